@@ -1,0 +1,352 @@
+//! [`StringMap`]: the small string-to-string map behind a command's ext fields and a message's properties.
+//!
+//! Java uses a `HashMap<String, String>` for both, whose order means nothing. Here every entry lives in one
+//! contiguous text buffer with an index of ranges: building a SEND_MESSAGE_V2 header costs two allocations
+//! instead of two per field, lookups are a short linear scan (these maps hold a handful to a few dozen
+//! entries), and iteration follows insertion order so encoding is deterministic. Equality ignores order.
+
+use std::fmt;
+use std::ops::Range;
+
+/// An insertion-ordered map from string keys to string values, stored in one buffer.
+///
+/// Inserting an existing key replaces its value (the later value wins, as in Java's `HashMap`).
+///
+/// ```
+/// use rmq_protocol::StringMap;
+/// let mut m = StringMap::new();
+/// m.insert("topic", "TopicTest");
+/// m.insert_int("queueId", 3);
+/// m.insert("topic", "Other");
+/// assert_eq!(m.get("topic"), Some("Other"));
+/// assert_eq!(m.get("queueId"), Some("3"));
+/// assert_eq!(m.len(), 2);
+/// ```
+#[derive(Clone, Default)]
+pub struct StringMap {
+    buf: String,
+    entries: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl StringMap {
+    /// An empty map. Does not allocate.
+    pub const fn new() -> Self {
+        StringMap {
+            buf: String::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// An empty map with room for `entries` entries totalling `text_bytes` bytes of keys and values.
+    pub fn with_capacity(entries: usize, text_bytes: usize) -> Self {
+        StringMap {
+            buf: String::with_capacity(text_bytes),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(k, _)| &self.buf[k.clone()] == key)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.position(key)
+            .map(|i| &self.buf[self.entries[i].1.clone()])
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    fn drop_key(&mut self, key: &str) {
+        if let Some(i) = self.position(key) {
+            self.entries.remove(i);
+            self.maybe_compact();
+        }
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value.
+    pub fn insert(&mut self, key: &str, value: &str) {
+        self.drop_key(key);
+        let k = self.push_text(key);
+        let v = self.push_text(value);
+        self.entries.push((k, v));
+    }
+
+    /// Sets `key` to the decimal text of `value`, without an intermediate allocation.
+    pub fn insert_int(&mut self, key: &str, value: i64) {
+        self.drop_key(key);
+        let k = self.push_text(key);
+        let start = self.buf.len();
+        push_decimal(&mut self.buf, value);
+        self.entries.push((k, start..self.buf.len()));
+    }
+
+    /// Sets `key` to `"true"` or `"false"`, as Java's `Boolean.toString`.
+    pub fn insert_bool(&mut self, key: &str, value: bool) {
+        self.insert(key, if value { "true" } else { "false" });
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.position(key)?;
+        let (_, v) = self.entries.remove(i);
+        let value = self.buf[v].to_owned();
+        self.maybe_compact();
+        Some(value)
+    }
+
+    /// Removes every entry, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.entries.clear();
+    }
+
+    /// The entries in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.entries
+            .iter()
+            .map(|(k, v)| (&self.buf[k.clone()], &self.buf[v.clone()]))
+    }
+
+    /// Total bytes of live keys and values.
+    pub fn text_len(&self) -> usize {
+        self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    fn push_text(&mut self, s: &str) -> Range<usize> {
+        let start = self.buf.len();
+        self.buf.push_str(s);
+        start..self.buf.len()
+    }
+
+    /// Replaced and removed entries leave their text behind; rebuild once that garbage dominates.
+    fn maybe_compact(&mut self) {
+        let live = self.text_len();
+        if self.buf.len() > 256 && self.buf.len() > 2 * live {
+            let mut fresh = StringMap::with_capacity(self.entries.len(), live);
+            for (k, v) in self.iter() {
+                let kr = fresh.push_text(k);
+                let vr = fresh.push_text(v);
+                fresh.entries.push((kr, vr));
+            }
+            *self = fresh;
+        }
+    }
+}
+
+/// Appends the decimal text of `v` to `buf`.
+pub(crate) fn push_decimal(buf: &mut String, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        buf.push('-');
+    }
+    for &d in &digits[i..] {
+        buf.push(d as char);
+    }
+}
+
+impl PartialEq for StringMap {
+    /// Maps are equal when they hold the same entries, in any order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for StringMap {}
+
+impl fmt::Debug for StringMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for StringMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = StringMap::new();
+        m.extend(iter);
+        m
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for StringMap {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k.as_ref(), v.as_ref());
+        }
+    }
+}
+
+/// Deserializes a JSON object leniently: string values as they are, numbers and booleans as their text,
+/// `null` values skipped (Java's maps drop them too), and a `null` object as an empty map.
+impl<'de> serde::Deserialize<'de> for StringMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StringMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_unit<E>(self) -> Result<StringMap, E> {
+                Ok(StringMap::new())
+            }
+            fn visit_none<E>(self) -> Result<StringMap, E> {
+                Ok(StringMap::new())
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<StringMap, D::Error> {
+                d.deserialize_map(V)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<StringMap, A::Error> {
+                let mut m = StringMap::with_capacity(a.size_hint().unwrap_or(8), 128);
+                while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match a.next_value::<Scalar<'de>>()? {
+                        Scalar::Str(v) => m.insert(&k, &v),
+                        Scalar::Text(v) => m.insert(&k, &v),
+                        Scalar::Null => {}
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+/// A JSON scalar read as text.
+enum Scalar<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Text(String),
+    Null,
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Null)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_replace_remove() {
+        let mut m = StringMap::new();
+        m.insert("a", "1");
+        m.insert_int("b", -42);
+        m.insert_bool("c", true);
+        m.insert("a", "2");
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get("a"), Some("2"));
+        assert_eq!(m.get("b"), Some("-42"));
+        assert_eq!(m.get("c"), Some("true"));
+        assert_eq!(m.remove("b").as_deref(), Some("-42"));
+        assert_eq!(m.get("b"), None);
+        assert_eq!(
+            m.iter().collect::<Vec<_>>(),
+            vec![("c", "true"), ("a", "2")]
+        );
+    }
+
+    #[test]
+    fn decimal_text_matches_std() {
+        for v in [0, 1, -1, 9, 10, i64::MAX, i64::MIN, 1_700_000_000_000] {
+            let mut s = String::new();
+            push_decimal(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+    }
+
+    #[test]
+    fn equality_ignores_order() {
+        let a: StringMap = [("x", "1"), ("y", "2")].into_iter().collect();
+        let b: StringMap = [("y", "2"), ("x", "1")].into_iter().collect();
+        let c: StringMap = [("y", "2"), ("x", "3")].into_iter().collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn compaction_keeps_entries() {
+        let mut m = StringMap::new();
+        for i in 0..1000 {
+            m.insert("k", &format!("value-{i:04}"));
+            m.insert_int("n", i);
+        }
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.get("k"), Some("value-0999"));
+        assert!(m.buf.len() < 1024, "buffer grew to {}", m.buf.len());
+    }
+
+    #[test]
+    fn lenient_json() {
+        let m: StringMap =
+            serde_json::from_str(r#"{"a":"x","b":3,"c":true,"d":null,"e":"\u0001"}"#).unwrap();
+        assert_eq!(m.get("a"), Some("x"));
+        assert_eq!(m.get("b"), Some("3"));
+        assert_eq!(m.get("c"), Some("true"));
+        assert_eq!(m.get("d"), None);
+        assert_eq!(m.get("e"), Some("\u{1}"));
+        let n: StringMap = serde_json::from_str("null").unwrap();
+        assert!(n.is_empty());
+        assert!(serde_json::from_str::<StringMap>(r#"{"a":[1]}"#).is_err());
+    }
+}

@@ -1,0 +1,316 @@
+//! Checks run before anything is sent, with Java's rules (`Validators`, `TopicValidator`) plus the ones
+//! Java lacks: properties that would corrupt the encoding or exceed what the broker stores are refused
+//! here instead of failing later or silently.
+
+use crate::error::{ValidationError, cut};
+use crate::message::{Message, encoded_properties_len, property};
+
+/// Longest topic name.
+pub const TOPIC_MAX_LEN: usize = 127;
+/// Longest producer group name (Java 5.x).
+pub const GROUP_MAX_LEN: usize = 120;
+/// Default largest body: 4 MiB, the Java client's and the broker's default `maxMessageSize`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+/// Largest encoded properties the broker stores.
+pub const PROPERTIES_MAX_LEN: usize = i16::MAX as usize;
+
+/// System topics a client may not send to (`TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`).
+pub const FORBIDDEN_TOPICS: &[&str] = &[
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+
+/// Groups a producer may not use.
+pub const RESERVED_GROUPS: &[&str] = &["DEFAULT_PRODUCER", "CLIENT_INNER_PRODUCER"];
+
+fn legal_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')
+}
+
+/// Checks a topic name: not blank, at most 127 characters of `%|a-zA-Z0-9_-`, not a forbidden system
+/// topic.
+pub fn topic(topic: &str) -> Result<(), ValidationError> {
+    if topic.trim().is_empty() {
+        return Err(ValidationError::BlankTopic);
+    }
+    if topic.len() > TOPIC_MAX_LEN {
+        return Err(ValidationError::TopicTooLong {
+            topic: cut(topic),
+            len: topic.chars().count(),
+            max: TOPIC_MAX_LEN,
+        });
+    }
+    if let Some(ch) = topic.chars().find(|c| !legal_char(*c)) {
+        return Err(ValidationError::TopicIllegalChar {
+            topic: cut(topic),
+            ch,
+        });
+    }
+    if FORBIDDEN_TOPICS.contains(&topic) {
+        return Err(ValidationError::TopicForbidden(topic.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks a producer group: not blank, at most 120 characters of `%|a-zA-Z0-9_-`, not reserved.
+pub fn producer_group(group: &str) -> Result<(), ValidationError> {
+    if group.trim().is_empty() {
+        return Err(ValidationError::BlankGroup);
+    }
+    if group.len() > GROUP_MAX_LEN {
+        return Err(ValidationError::GroupTooLong {
+            group: cut(group),
+            len: group.chars().count(),
+            max: GROUP_MAX_LEN,
+        });
+    }
+    if let Some(ch) = group.chars().find(|c| !legal_char(*c)) {
+        return Err(ValidationError::GroupIllegalChar {
+            group: cut(group),
+            ch,
+        });
+    }
+    if RESERVED_GROUPS.contains(&group) {
+        return Err(ValidationError::GroupReserved(group.to_owned()));
+    }
+    Ok(())
+}
+
+fn separators(name: &str, part: &'static str, text: &str) -> Result<(), ValidationError> {
+    match text.bytes().find(|b| *b == 1 || *b == 2) {
+        Some(byte) => Err(ValidationError::PropertySeparator {
+            name: cut(name),
+            part,
+            byte,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks one property's name and value for the separators `\x01`/`\x02`.
+pub fn property_text(name: &str, value: &str) -> Result<(), ValidationError> {
+    separators(name, "name", name)?;
+    separators(name, "value", value)
+}
+
+/// Checks a user property: name and value not blank, no separators, name not reserved.
+pub fn user_property(name: &str, value: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() {
+        return Err(ValidationError::BlankPropertyName);
+    }
+    if value.trim().is_empty() {
+        return Err(ValidationError::BlankPropertyValue(cut(name)));
+    }
+    property_text(name, value)?;
+    if property::is_reserved(name) {
+        return Err(ValidationError::ReservedPropertyName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks a message before sending: topic, body not empty and at most `max_body` bytes (uncompressed), every
+/// property free of separators, encoded properties within what the broker stores. `extra_properties_len`
+/// is room the producer will still add (for `UNIQ_KEY`, say).
+pub fn message(
+    msg: &Message,
+    max_body: usize,
+    extra_properties_len: usize,
+) -> Result<(), ValidationError> {
+    topic(&msg.topic)?;
+    if msg.body.is_empty() {
+        return Err(ValidationError::EmptyBody);
+    }
+    if msg.body.len() > max_body {
+        return Err(ValidationError::BodyTooLarge {
+            len: msg.body.len(),
+            max: max_body,
+        });
+    }
+    for (k, v) in msg.properties.iter() {
+        property_text(k, v)?;
+    }
+    let len = encoded_properties_len(&msg.properties) + extra_properties_len;
+    if len > PROPERTIES_MAX_LEN {
+        return Err(ValidationError::PropertiesTooLarge {
+            len,
+            max: PROPERTIES_MAX_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `messages` can travel as one batch (`MessageBatch.generateFromList`): not empty, one topic,
+/// not a retry topic, no delay level, the same `WAIT`.
+pub fn batch(messages: &[Message]) -> Result<(), ValidationError> {
+    let Some(first) = messages.first() else {
+        return Err(ValidationError::Batch("a batch needs at least one message"));
+    };
+    if first.topic.starts_with("%RETRY%") {
+        return Err(ValidationError::Batch(
+            "retry topics cannot be sent in a batch",
+        ));
+    }
+    for m in messages {
+        if m.topic != first.topic {
+            return Err(ValidationError::Batch(
+                "all messages of a batch must have the same topic",
+            ));
+        }
+        if m.wait_store_ok() != first.wait_store_ok() {
+            return Err(ValidationError::Batch(
+                "all messages of a batch must have the same WAIT setting",
+            ));
+        }
+        if m.delay_level().is_some_and(|l| l > 0) {
+            return Err(ValidationError::Batch(
+                "delayed messages cannot be sent in a batch",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ValidatorsTest (protocol.md 10.1) and section 5.5.
+    #[test]
+    fn topics() {
+        for ok in [
+            "Hello",
+            "%RETRY%Hello",
+            "_%RETRY%Hello",
+            "-%RETRY%Hello",
+            "223-%RETRY%Hello",
+            "a|b",
+            "TBW102",
+        ] {
+            topic(ok).unwrap();
+        }
+        assert_eq!(topic(""), Err(ValidationError::BlankTopic));
+        assert_eq!(topic("   "), Err(ValidationError::BlankTopic));
+        assert!(matches!(
+            topic("TOPIC&*^"),
+            Err(ValidationError::TopicIllegalChar { ch: '&', .. })
+        ));
+        assert!(matches!(
+            topic("caf\u{e9}"),
+            Err(ValidationError::TopicIllegalChar { .. })
+        ));
+        topic(&"t".repeat(127)).unwrap();
+        assert!(matches!(
+            topic(&"t".repeat(128)),
+            Err(ValidationError::TopicTooLong { len: 128, .. })
+        ));
+        for f in FORBIDDEN_TOPICS {
+            assert!(matches!(topic(f), Err(ValidationError::TopicForbidden(_))));
+        }
+    }
+
+    #[test]
+    fn groups() {
+        producer_group("PG-1_a%b|c").unwrap();
+        assert_eq!(producer_group(" "), Err(ValidationError::BlankGroup));
+        assert!(matches!(
+            producer_group("a b"),
+            Err(ValidationError::GroupIllegalChar { ch: ' ', .. })
+        ));
+        assert!(matches!(
+            producer_group(&"g".repeat(121)),
+            Err(ValidationError::GroupTooLong { .. })
+        ));
+        producer_group(&"g".repeat(120)).unwrap();
+        assert!(matches!(
+            producer_group("DEFAULT_PRODUCER"),
+            Err(ValidationError::GroupReserved(_))
+        ));
+        assert!(matches!(
+            producer_group("CLIENT_INNER_PRODUCER"),
+            Err(ValidationError::GroupReserved(_))
+        ));
+    }
+
+    #[test]
+    fn bodies() {
+        let m = Message::new("T", "");
+        assert_eq!(message(&m, 10, 0), Err(ValidationError::EmptyBody));
+        let m = Message::new("T", vec![0u8; 11]);
+        assert_eq!(
+            message(&m, 10, 0),
+            Err(ValidationError::BodyTooLarge { len: 11, max: 10 })
+        );
+        message(&Message::new("T", vec![0u8; 10]), 10, 0).unwrap();
+        assert!(matches!(
+            message(&Message::new("bad topic", "x"), 10, 0),
+            Err(ValidationError::TopicIllegalChar { .. })
+        ));
+    }
+
+    #[test]
+    fn properties() {
+        let mut m = Message::new("T", "x");
+        m.properties
+            .insert("big", &"v".repeat(PROPERTIES_MAX_LEN - 5));
+        message(&m, 10, 0).unwrap();
+        assert!(matches!(
+            message(&m, 10, 1),
+            Err(ValidationError::PropertiesTooLarge { .. })
+        ));
+        let mut m = Message::new("T", "x");
+        m.set_tags("a\u{1}b");
+        assert!(matches!(
+            message(&m, 10, 0),
+            Err(ValidationError::PropertySeparator {
+                part: "value",
+                byte: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            user_property("k\u{2}", "v"),
+            Err(ValidationError::PropertySeparator {
+                part: "name",
+                byte: 2,
+                ..
+            })
+        ));
+        assert_eq!(
+            user_property("", "v"),
+            Err(ValidationError::BlankPropertyName)
+        );
+        assert!(matches!(
+            user_property("k", " "),
+            Err(ValidationError::BlankPropertyValue(_))
+        ));
+        assert!(matches!(
+            user_property("UNIQ_KEY", "v"),
+            Err(ValidationError::ReservedPropertyName(_))
+        ));
+        assert!(matches!(
+            user_property("__SHARDINGKEY", "v"),
+            Err(ValidationError::ReservedPropertyName(_))
+        ));
+        user_property("orderId", "42").unwrap();
+    }
+
+    // MessageBatchTest (protocol.md 10.1).
+    #[test]
+    fn batches() {
+        let a = Message::new("T", "a");
+        batch(&[a.clone(), a.clone()]).unwrap();
+        assert!(batch(&[]).is_err());
+        assert!(batch(&[a.clone(), Message::new("U", "b")]).is_err());
+        let mut w = a.clone();
+        w.set_wait_store_ok(false);
+        assert!(batch(&[a.clone(), w]).is_err());
+        let mut d = a.clone();
+        d.set_delay_level(2);
+        assert!(batch(&[a.clone(), d]).is_err());
+        assert!(batch(&[Message::new("%RETRY%G", "x")]).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! # rmq
+//!
+//! The crate RocketMQ users depend on. rmq is a RocketMQ producer client for Rust that speaks Apache
+//! RocketMQ's TCP remoting protocol, byte-compatible with the Java client.
+//!
+//! **Status.** Today this facade re-exports the wire layer, [`protocol`] (the `rmq-protocol` crate): frames,
+//! codes, headers, routes, messages, ids, validation and compression. The connection layer, routing and
+//! the producer are being built in their own crates (`rmq-remoting`, `rmq-routing`, `rmq-producer`) and
+//! will be re-exported here; the README's status table says what works at each commit.
+//!
+//! ```
+//! use rmq::prelude::*;
+//!
+//! let mut msg = Message::new("TopicTest", "Hello");
+//! msg.set_tags("TagA");
+//! rmq::protocol::validate::message(&msg, 4 * 1024 * 1024, 0).unwrap();
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub use rmq_protocol as protocol;
+
+/// The types most programs use.
+pub mod prelude {
+    pub use rmq_protocol::{
+        Message, RemotingCommand, RequestCode, ResponseCode, StringMap, TopicRouteData,
+    };
+}
