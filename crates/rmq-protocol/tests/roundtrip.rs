@@ -9,17 +9,18 @@ use proptest::prelude::*;
 use rmq_protocol::batch::{decode_batch, encode_batch};
 use rmq_protocol::compress::{CompressionType, compress, decompress};
 use rmq_protocol::header::{
-    CheckTransactionStateRequestHeader, CommandHeader, EndTransactionRequestHeader, GetMaxOffsetRequestHeader,
-    GetRouteInfoRequestHeader, HeartbeatData, SendMessageRequestHeader, SendMessageRequestHeaderV2,
-    SendMessageResponseHeader, TransactionResolution, UnregisterClientRequestHeader,
+    CheckTransactionStateRequestHeader, CommandHeader, EndTransactionRequestHeader,
+    GetMaxOffsetRequestHeader, GetRouteInfoRequestHeader, HeartbeatData, SendMessageRequestHeader,
+    SendMessageRequestHeaderV2, SendMessageResponseHeader, TransactionResolution,
+    UnregisterClientRequestHeader,
 };
 use rmq_protocol::id::UniqIdParts;
 use rmq_protocol::message::{decode_properties, encode_properties};
 use rmq_protocol::route::{BrokerData, QueueData, quote_integer_keys};
 use rmq_protocol::store::{MessageExt, decode_store_message, encode_store_message};
 use rmq_protocol::{
-    FrameDecoder, LanguageCode, Message, MqVersion, OffsetMessageId, RemotingCommand, SerializeType, StringMap,
-    TopicRouteData, UniqIdGenerator,
+    FrameDecoder, LanguageCode, Message, MqVersion, OffsetMessageId, RemotingCommand,
+    SerializeType, StringMap, TopicRouteData, UniqIdGenerator,
 };
 
 /// Text without the property separators: anything a valid property may hold.
@@ -32,7 +33,11 @@ fn nonempty_text() -> impl Strategy<Value = String> {
 }
 
 fn string_map(nonempty: bool) -> impl Strategy<Value = StringMap> {
-    let v = if nonempty { nonempty_text().boxed() } else { text().boxed() };
+    let v = if nonempty {
+        nonempty_text().boxed()
+    } else {
+        text().boxed()
+    };
     proptest::collection::vec((nonempty_text(), v), 0..8).prop_map(|kv| kv.into_iter().collect())
 }
 
@@ -117,14 +122,17 @@ fn socket_addr() -> impl Strategy<Value = SocketAddr> {
 }
 
 fn message(topic: String) -> impl Strategy<Value = Message> {
-    (proptest::collection::vec(any::<u8>(), 0..200), any::<i32>(), string_map(true)).prop_map(
-        move |(body, flag, properties)| Message {
+    (
+        proptest::collection::vec(any::<u8>(), 0..200),
+        any::<i32>(),
+        string_map(true),
+    )
+        .prop_map(move |(body, flag, properties)| Message {
             topic: topic.clone(),
             body: Bytes::from(body),
             flag,
             properties,
-        },
-    )
+        })
 }
 
 fn route() -> impl Strategy<Value = TopicRouteData> {
@@ -135,13 +143,15 @@ fn route() -> impl Strategy<Value = TopicRouteData> {
         any::<bool>(),
         proptest::option::of("\\PC{0,8}"),
     )
-        .prop_map(|(broker_addrs, broker_name, cluster, enable_acting_master, zone_name)| BrokerData {
-            broker_addrs,
-            broker_name,
-            cluster,
-            enable_acting_master,
-            zone_name,
-        });
+        .prop_map(
+            |(broker_addrs, broker_name, cluster, enable_acting_master, zone_name)| BrokerData {
+                broker_addrs,
+                broker_name,
+                cluster,
+                enable_acting_master,
+                zone_name,
+            },
+        );
     let queue = ("\\PC{0,12}", 0i32..16, 0i32..64, any::<i32>(), 0i32..64).prop_map(
         |(broker_name, perm, read_queue_nums, topic_sys_flag, write_queue_nums)| QueueData {
             broker_name,
@@ -156,12 +166,14 @@ fn route() -> impl Strategy<Value = TopicRouteData> {
         proptest::collection::vec(queue, 0..4),
         proptest::option::of("[a-z:;0-9-]{0,20}"),
     )
-        .prop_map(|(broker_datas, queue_datas, order_topic_conf)| TopicRouteData {
-            broker_datas,
-            queue_datas,
-            order_topic_conf,
-            ..Default::default()
-        })
+        .prop_map(
+            |(broker_datas, queue_datas, order_topic_conf)| TopicRouteData {
+                broker_datas,
+                queue_datas,
+                order_topic_conf,
+                ..Default::default()
+            },
+        )
 }
 
 proptest! {
@@ -338,12 +350,7 @@ proptest! {
         let mut buf = BytesMut::with_capacity(data.len());
         buf.put_slice(&data);
         let cap = buf.capacity();
-        loop {
-            match dec.decode(&mut buf) {
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => break,
-            }
-        }
+        while let Ok(Some(_)) = dec.decode(&mut buf) {}
         prop_assert!(buf.capacity() <= cap.max(limit + 4), "capacity {} > limit {}", buf.capacity(), limit);
     }
 

@@ -1,0 +1,191 @@
+//! Test support for the real-server tests: finds the cluster that `scripts/cluster up` started through
+//! the environment (`RMQ_NAMESRV`, `RMQ_IMPL`, `RMQ_BROKERS`), makes plain blocking remoting calls with
+//! `rmq-protocol` and std TCP, and runs the Java interop checker.
+//!
+//! Nothing here starts a server. When `RMQ_NAMESRV` is unset, [`Cluster::from_env`] prints why the test is
+//! skipped and returns `None`; `scripts/test` always sets it, so CI never skips.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use rmq_protocol::{FrameDecoder, RemotingCommand};
+
+/// Which server implementation the cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerImpl {
+    /// Apache RocketMQ (Java).
+    Java,
+    /// rocketmq-rust.
+    Rust,
+}
+
+/// The running cluster, as described by the environment.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// Name server address (always loopback).
+    pub namesrv: SocketAddr,
+    /// Server implementation.
+    pub server: ServerImpl,
+    /// Number of master brokers.
+    pub brokers: usize,
+    checker: PathBuf,
+}
+
+/// Errors of the test helpers, as text: a test fails with the message.
+pub type Result<T> = std::result::Result<T, String>;
+
+impl Cluster {
+    /// The cluster from `RMQ_NAMESRV` and friends, or `None` (with a printed reason) when unset.
+    pub fn from_env(test: &str) -> Option<Cluster> {
+        let Ok(ns) = std::env::var("RMQ_NAMESRV") else {
+            eprintln!(
+                "SKIPPED {test}: RMQ_NAMESRV is unset; start a cluster with `scripts/cluster up` and `eval $(scripts/cluster env)`, or run scripts/test"
+            );
+            return None;
+        };
+        let namesrv: SocketAddr = ns
+            .parse()
+            .unwrap_or_else(|_| panic!("RMQ_NAMESRV={ns} is not ip:port"));
+        assert!(
+            namesrv.ip().is_loopback(),
+            "RMQ_NAMESRV={ns} is not a loopback address; tests only talk to 127.0.0.1"
+        );
+        let server = match std::env::var("RMQ_IMPL").as_deref() {
+            Ok("rust") => ServerImpl::Rust,
+            _ => ServerImpl::Java,
+        };
+        let brokers = std::env::var("RMQ_BROKERS")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(1);
+        let checker = std::env::var("RMQ_CHECKER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
+            });
+        Some(Cluster {
+            namesrv,
+            server,
+            brokers,
+            checker,
+        })
+    }
+
+    /// Reads every message of `topic` back with the official Java client, retrying until `accept` is
+    /// satisfied or `timeout` passes (a new topic reaches the name server a moment after the first send).
+    pub fn read_back(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        accept: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Result<Vec<serde_json::Value>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = Command::new(&self.checker)
+                .args(["checker", "read", "--topic", topic])
+                .env("RMQ_NAMESRV", self.namesrv.to_string())
+                .output()
+                .map_err(|e| format!("cannot run the checker {}: {e}", self.checker.display()))?;
+            let msgs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with('{'))
+                .map(|l| {
+                    serde_json::from_str(l)
+                        .map_err(|e| format!("checker printed bad JSON {l:?}: {e}"))
+                })
+                .collect::<Result<_>>()?;
+            if out.status.success() && accept(&msgs) {
+                return Ok(msgs);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the checker did not find the messages of {topic} in time (status {}, {} messages); stderr:\n{}",
+                    out.status,
+                    msgs.len(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// One blocking connection: writes requests and reads the response with the same opaque.
+pub struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl Conn {
+    /// Connects to `addr` (must be loopback).
+    pub fn connect(addr: SocketAddr) -> Result<Conn> {
+        if !addr.ip().is_loopback() {
+            return Err(format!("refusing to connect to non-loopback {addr}"));
+        }
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(Conn {
+            stream,
+            buf: BytesMut::with_capacity(64 * 1024),
+            decoder: FrameDecoder::default(),
+        })
+    }
+
+    /// Sends `req` and returns the response with its opaque.
+    pub fn call(&mut self, req: &RemotingCommand) -> Result<RemotingCommand> {
+        let frame = req.to_bytes().map_err(|e| e.to_string())?;
+        self.stream
+            .write_all(&frame)
+            .map_err(|e| format!("write: {e}"))?;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            while let Some(cmd) = self
+                .decoder
+                .decode(&mut self.buf)
+                .map_err(|e| format!("decode: {e}"))?
+            {
+                if cmd.is_response() && cmd.opaque == req.opaque {
+                    return Ok(cmd);
+                }
+            }
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err("connection closed by the server".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A topic name unique to this test run.
+pub fn unique_topic(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        now_ms() % 1_000_000
+    )
+}

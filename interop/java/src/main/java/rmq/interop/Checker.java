@@ -1,0 +1,208 @@
+package rmq.interop;
+
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
+import org.apache.rocketmq.client.consumer.PullResult;
+import org.apache.rocketmq.client.consumer.PullStatus;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.SendResult;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageClientExt;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageQueue;
+
+/**
+ * rmq's interop checker: the official Java client reads back what rmq sent, and sends what rmq is compared
+ * against. Output is one JSON object per line on stdout; diagnostics go to stderr.
+ *
+ * <pre>
+ * read --namesrv ADDR --topic T [--inline-max BYTES]
+ * send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]
+ * </pre>
+ */
+public final class Checker {
+    private Checker() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0) {
+            usage("missing command");
+        }
+        Map<String, String> opts = parse(args);
+        String namesrv = opts.getOrDefault("namesrv", System.getenv().getOrDefault("RMQ_NAMESRV", "127.0.0.1:9876"));
+        String topic = opts.get("topic");
+        if (topic == null) {
+            usage("--topic is required");
+        }
+        switch (args[0]) {
+            case "read":
+                read(namesrv, topic, Integer.parseInt(opts.getOrDefault("inline-max", "4096")));
+                break;
+            case "send":
+                send(namesrv, topic, Integer.parseInt(opts.getOrDefault("count", "1")),
+                    Integer.parseInt(opts.getOrDefault("size", "128")), opts.get("keys"), opts.get("tags"),
+                    opts.getOrDefault("group", "rmq_interop_java_producer"));
+                break;
+            default:
+                usage("unknown command " + args[0]);
+        }
+        System.out.flush();
+        System.exit(0);
+    }
+
+    private static void usage(String why) {
+        System.err.println("checker: " + why);
+        System.err.println("usage: read --namesrv ADDR --topic T [--inline-max BYTES]");
+        System.err.println("       send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]");
+        System.exit(2);
+    }
+
+    private static Map<String, String> parse(String[] args) {
+        Map<String, String> m = new HashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            if (!args[i].startsWith("--") || i + 1 >= args.length) {
+                usage("bad argument " + args[i]);
+            }
+            m.put(args[i].substring(2), args[++i]);
+        }
+        return m;
+    }
+
+    /** Every message of every queue, from offset 0 to the queue's max offset. */
+    @SuppressWarnings("deprecation")
+    private static void read(String namesrv, String topic, int inlineMax) throws Exception {
+        DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("rmq_interop_reader_" + System.nanoTime());
+        consumer.setNamesrvAddr(namesrv);
+        consumer.setInstanceName("rmq_interop_" + System.nanoTime());
+        consumer.start();
+        try {
+            Set<MessageQueue> queues = new TreeSet<>(consumer.fetchSubscribeMessageQueues(topic));
+            for (MessageQueue mq : queues) {
+                long max = consumer.maxOffset(mq);
+                long offset = 0;
+                while (offset < max) {
+                    PullResult r = consumer.pull(mq, "*", offset, 32);
+                    if (r.getPullStatus() != PullStatus.FOUND) {
+                        if (r.getNextBeginOffset() > offset) {
+                            offset = r.getNextBeginOffset();
+                            continue;
+                        }
+                        break;
+                    }
+                    for (MessageExt m : r.getMsgFoundList()) {
+                        System.out.println(json(m, mq, inlineMax));
+                    }
+                    offset = r.getNextBeginOffset();
+                }
+            }
+        } finally {
+            consumer.shutdown();
+        }
+    }
+
+    private static void send(String namesrv, String topic, int count, int size, String keys, String tags,
+        String group) throws Exception {
+        DefaultMQProducer producer = new DefaultMQProducer(group);
+        producer.setNamesrvAddr(namesrv);
+        producer.setInstanceName("rmq_interop_" + System.nanoTime());
+        producer.start();
+        try {
+            byte[] body = new byte[size];
+            for (int i = 0; i < size; i++) {
+                body[i] = (byte) ('a' + i % 26);
+            }
+            for (int i = 0; i < count; i++) {
+                Message msg = new Message(topic, tags, keys == null ? null : keys + "-" + i, body);
+                SendResult r = producer.send(msg);
+                Map<String, Object> o = new TreeMap<>();
+                o.put("status", r.getSendStatus().name());
+                o.put("msgId", r.getMsgId());
+                o.put("offsetMsgId", r.getOffsetMsgId());
+                o.put("broker", r.getMessageQueue().getBrokerName());
+                o.put("queueId", r.getMessageQueue().getQueueId());
+                o.put("queueOffset", r.getQueueOffset());
+                o.put("keys", msg.getKeys());
+                System.out.println(toJson(o));
+            }
+        } finally {
+            producer.shutdown();
+        }
+    }
+
+    private static String json(MessageExt m, MessageQueue mq, int inlineMax) throws Exception {
+        byte[] body = m.getBody() == null ? new byte[0] : m.getBody();
+        Map<String, Object> o = new TreeMap<>();
+        o.put("topic", m.getTopic());
+        o.put("broker", mq.getBrokerName());
+        o.put("queueId", m.getQueueId());
+        o.put("queueOffset", m.getQueueOffset());
+        o.put("uniqKey", m.getProperty("UNIQ_KEY"));
+        o.put("offsetMsgId", m instanceof MessageClientExt ? ((MessageClientExt) m).getOffsetMsgId() : m.getMsgId());
+        o.put("keys", m.getKeys());
+        o.put("tags", m.getTags());
+        o.put("properties", new TreeMap<>(m.getProperties()));
+        o.put("flag", m.getFlag());
+        o.put("sysFlag", m.getSysFlag());
+        o.put("bornTimestamp", m.getBornTimestamp());
+        o.put("bornHost", String.valueOf(m.getBornHost()));
+        o.put("storeHost", String.valueOf(m.getStoreHost()));
+        o.put("bodyLength", body.length);
+        o.put("bodySha256", hex(MessageDigest.getInstance("SHA-256").digest(body)));
+        if (body.length <= inlineMax) {
+            o.put("bodyBase64", Base64.getEncoder().encodeToString(body));
+        }
+        return toJson(o);
+    }
+
+    private static String hex(byte[] b) {
+        StringBuilder s = new StringBuilder();
+        for (byte x : b) {
+            s.append(String.format("%02x", x & 0xff));
+        }
+        return s.toString();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static String toJson(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof Number || v instanceof Boolean) {
+            return v.toString();
+        }
+        if (v instanceof Map) {
+            List<String> parts = new ArrayList<>();
+            for (Map.Entry<String, Object> e : ((Map<String, Object>) v).entrySet()) {
+                parts.add(quote(e.getKey()) + ":" + toJson(e.getValue()));
+            }
+            return "{" + String.join(",", parts) + "}";
+        }
+        return quote(v.toString());
+    }
+
+    private static String quote(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"': b.append("\\\""); break;
+                case '\\': b.append("\\\\"); break;
+                default:
+                    if (c < 0x20 || c > 0x7e) {
+                        b.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
+            }
+        }
+        return b.append('"').toString();
+    }
+}
