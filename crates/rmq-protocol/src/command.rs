@@ -79,6 +79,8 @@ impl RemotingCommand {
     /// A request whose ext fields are filled from `header`.
     pub fn with_header<H: CommandHeader>(code: RequestCode, header: &H) -> Self {
         let mut cmd = Self::request(code);
+        // Room for a send header (14 fields with properties) without regrowing.
+        cmd.ext_fields = StringMap::with_capacity(16, 256);
         header.write_fields(&mut cmd.ext_fields);
         cmd
     }

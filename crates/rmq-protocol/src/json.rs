@@ -15,15 +15,11 @@ use serde::Deserialize;
 use crate::code::{LanguageCode, MqVersion, SerializeType};
 use crate::command::RemotingCommand;
 use crate::error::DecodeError;
-use crate::map::{StringMap, push_decimal};
+use crate::map::{StringMap, decimal};
 
 pub(crate) fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) {
-    let mut num = String::with_capacity(12);
-    let mut int = |dst: &mut BytesMut, v: i64| {
-        num.clear();
-        push_decimal(&mut num, v);
-        dst.put_slice(num.as_bytes());
-    };
+    let mut digits = [0u8; 20];
+    let mut int = |dst: &mut BytesMut, v: i64| dst.put_slice(decimal(v, &mut digits).as_bytes());
     dst.put_slice(b"{\"code\":");
     int(dst, cmd.code.into());
     if !cmd.ext_fields.is_empty() {
@@ -53,40 +49,47 @@ pub(crate) fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) {
     dst.put_u8(b'}');
 }
 
+/// Bytes that need an escape inside a JSON string.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Writes `s` as a JSON string: quotes, backslashes and control characters escaped.
 pub(crate) fn put_json_str(dst: &mut BytesMut, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     dst.put_u8(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        dst.put_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            dst.put_slice(&[
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest.iter().position(|&b| NEEDS_ESCAPE[b as usize]) {
+        dst.put_slice(&rest[..i]);
+        let b = rest[i];
+        match b {
+            b'"' => dst.put_slice(b"\\\""),
+            b'\\' => dst.put_slice(b"\\\\"),
+            b'\n' => dst.put_slice(b"\\n"),
+            b'\r' => dst.put_slice(b"\\r"),
+            b'\t' => dst.put_slice(b"\\t"),
+            0x08 => dst.put_slice(b"\\b"),
+            0x0c => dst.put_slice(b"\\f"),
+            _ => dst.put_slice(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[(b >> 4) as usize],
                 HEX[(b & 15) as usize],
-            ]);
-        } else {
-            dst.put_slice(esc);
+            ]),
         }
-        start = i + 1;
+        rest = &rest[i + 1..];
     }
-    dst.put_slice(&bytes[start..]);
+    dst.put_slice(rest);
     dst.put_u8(b'"');
 }
 

@@ -26,6 +26,24 @@ use std::ops::Range;
 pub struct StringMap {
     buf: String,
     entries: Vec<(Range<usize>, Range<usize>)>,
+    /// One bit per [`key_bit`] of every live key: a clear bit proves a key absent without a scan, which
+    /// makes building a header (distinct keys, one insert each) linear instead of quadratic.
+    key_bits: u64,
+}
+
+/// A cheap 6-bit digest of a key for [`StringMap::key_bits`]. Odd multipliers keep single-character keys
+/// (`a`..`n` of the V2 send header) on distinct bits.
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let (first, last) = (
+        b.first().copied().unwrap_or(0),
+        b.last().copied().unwrap_or(0),
+    );
+    let h = u32::from(first)
+        .wrapping_mul(13)
+        .wrapping_add(u32::from(last).wrapping_mul(29))
+        .wrapping_add((b.len() as u32).wrapping_mul(7));
+    1u64 << (h % 64)
 }
 
 impl StringMap {
@@ -34,6 +52,7 @@ impl StringMap {
         StringMap {
             buf: String::new(),
             entries: Vec::new(),
+            key_bits: 0,
         }
     }
 
@@ -42,6 +61,7 @@ impl StringMap {
         StringMap {
             buf: String::with_capacity(text_bytes),
             entries: Vec::with_capacity(entries),
+            key_bits: 0,
         }
     }
 
@@ -56,9 +76,13 @@ impl StringMap {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        if self.key_bits & key_bit(key) == 0 {
+            return None;
+        }
+        let (buf, key) = (self.buf.as_bytes(), key.as_bytes());
         self.entries
             .iter()
-            .position(|(k, _)| &self.buf[k.clone()] == key)
+            .position(|(k, _)| &buf[k.clone()] == key)
     }
 
     /// The value of `key`.
@@ -74,26 +98,41 @@ impl StringMap {
 
     fn drop_key(&mut self, key: &str) {
         if let Some(i) = self.position(key) {
-            self.entries.remove(i);
+            self.remove_at(i);
             self.maybe_compact();
         }
+    }
+
+    fn remove_at(&mut self, i: usize) -> Range<usize> {
+        let (_, v) = self.entries.remove(i);
+        let buf = &self.buf;
+        self.key_bits = self
+            .entries
+            .iter()
+            .fold(0, |bits, (k, _)| bits | key_bit(&buf[k.clone()]));
+        v
+    }
+
+    /// Appends `key` and `value` as a new entry; the caller has removed any earlier `key`.
+    fn push_entry(&mut self, key: &str, value: &str) {
+        let ks = self.buf.len();
+        self.buf.push_str(key);
+        let vs = self.buf.len();
+        self.buf.push_str(value);
+        self.entries.push((ks..vs, vs..self.buf.len()));
+        self.key_bits |= key_bit(key);
     }
 
     /// Sets `key` to `value`, replacing an earlier value.
     pub fn insert(&mut self, key: &str, value: &str) {
         self.drop_key(key);
-        let k = self.push_text(key);
-        let v = self.push_text(value);
-        self.entries.push((k, v));
+        self.push_entry(key, value);
     }
 
     /// Sets `key` to the decimal text of `value`, without an intermediate allocation.
     pub fn insert_int(&mut self, key: &str, value: i64) {
         self.drop_key(key);
-        let k = self.push_text(key);
-        let start = self.buf.len();
-        push_decimal(&mut self.buf, value);
-        self.entries.push((k, start..self.buf.len()));
+        self.push_entry(key, decimal(value, &mut [0; 20]));
     }
 
     /// Sets `key` to `"true"` or `"false"`, as Java's `Boolean.toString`.
@@ -104,7 +143,7 @@ impl StringMap {
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.position(key)?;
-        let (_, v) = self.entries.remove(i);
+        let v = self.remove_at(i);
         let value = self.buf[v].to_owned();
         self.maybe_compact();
         Some(value)
@@ -114,6 +153,7 @@ impl StringMap {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.entries.clear();
+        self.key_bits = 0;
     }
 
     /// The entries in insertion order.
@@ -128,46 +168,37 @@ impl StringMap {
         self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
-    fn push_text(&mut self, s: &str) -> Range<usize> {
-        let start = self.buf.len();
-        self.buf.push_str(s);
-        start..self.buf.len()
-    }
-
     /// Replaced and removed entries leave their text behind; rebuild once that garbage dominates.
     fn maybe_compact(&mut self) {
         let live = self.text_len();
         if self.buf.len() > 256 && self.buf.len() > 2 * live {
             let mut fresh = StringMap::with_capacity(self.entries.len(), live);
             for (k, v) in self.iter() {
-                let kr = fresh.push_text(k);
-                let vr = fresh.push_text(v);
-                fresh.entries.push((kr, vr));
+                fresh.push_entry(k, v);
             }
             *self = fresh;
         }
     }
 }
 
-/// Appends the decimal text of `v` to `buf`.
-pub(crate) fn push_decimal(buf: &mut String, v: i64) {
-    let mut digits = [0u8; 20];
+/// Formats `v` in decimal into `out`, returning the digits (with sign) as text.
+pub(crate) fn decimal(v: i64, out: &mut [u8; 20]) -> &str {
     let mut n = v.unsigned_abs();
-    let mut i = digits.len();
+    let mut i = out.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        out[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
     if v < 0 {
-        buf.push('-');
+        i -= 1;
+        out[i] = b'-';
     }
-    for &d in &digits[i..] {
-        buf.push(d as char);
-    }
+    // ASCII digits and '-' are always UTF-8.
+    std::str::from_utf8(&out[i..]).unwrap_or_default()
 }
 
 impl PartialEq for StringMap {
@@ -309,9 +340,7 @@ mod tests {
     #[test]
     fn decimal_text_matches_std() {
         for v in [0, 1, -1, 9, 10, i64::MAX, i64::MIN, 1_700_000_000_000] {
-            let mut s = String::new();
-            push_decimal(&mut s, v);
-            assert_eq!(s, v.to_string());
+            assert_eq!(decimal(v, &mut [0; 20]), v.to_string());
         }
     }
 

@@ -383,3 +383,47 @@ proptest! {
         }
     }
 }
+
+/// One operation on a [`StringMap`] in the model test.
+#[derive(Clone, Debug)]
+enum MapOp {
+    Insert(String, String),
+    InsertInt(String, i64),
+    Remove(String),
+    Clear,
+}
+
+fn map_op() -> impl Strategy<Value = MapOp> {
+    // Few distinct keys, so replacements and removals hit existing entries often.
+    let key = "[a-c]{1,2}|UNIQ_KEY|TAGS";
+    prop_oneof![
+        6 => (key, "\\PC{0,8}").prop_map(|(k, v)| MapOp::Insert(k, v)),
+        2 => (key, any::<i64>()).prop_map(|(k, v)| MapOp::InsertInt(k, v)),
+        3 => key.prop_map(MapOp::Remove),
+        1 => Just(MapOp::Clear),
+    ]
+}
+
+proptest! {
+    /// StringMap behaves like a map with last-write-wins, whatever sequence of operations it sees.
+    #[test]
+    fn string_map_matches_a_btreemap(ops in proptest::collection::vec(map_op(), 0..200)) {
+        let mut m = StringMap::new();
+        let mut model = std::collections::BTreeMap::<String, String>::new();
+        for op in ops {
+            match op {
+                MapOp::Insert(k, v) => { m.insert(&k, &v); model.insert(k, v); }
+                MapOp::InsertInt(k, v) => { m.insert_int(&k, v); model.insert(k, v.to_string()); }
+                MapOp::Remove(k) => prop_assert_eq!(m.remove(&k), model.remove(&k)),
+                MapOp::Clear => { m.clear(); model.clear(); }
+            }
+            prop_assert_eq!(m.len(), model.len());
+            for (k, v) in &model {
+                prop_assert_eq!(m.get(k), Some(v.as_str()));
+            }
+        }
+        let mut got: Vec<_> = m.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        got.sort();
+        prop_assert_eq!(got, model.into_iter().collect::<Vec<_>>());
+    }
+}
