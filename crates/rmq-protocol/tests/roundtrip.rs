@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rmq_protocol::batch::{decode_batch, encode_batch};
 use rmq_protocol::compress::{CompressionType, compress, decompress};
 use rmq_protocol::header::{
@@ -177,6 +178,13 @@ fn route() -> impl Strategy<Value = TopicRouteData> {
 }
 
 proptest! {
+    // Integration tests have no lib.rs beside them, so name the regression file outright (the working
+    // directory of `cargo test` is the crate root). Committed seeds replay first on every run.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/roundtrip.txt"))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn json_frames_round_trip(cmd in command(false)) {
         prop_assert_eq!(decode_one(&cmd.to_bytes().unwrap()), cmd);

@@ -3,10 +3,11 @@
 //! The crate RocketMQ users depend on. rmq is a RocketMQ producer client for Rust that speaks Apache
 //! RocketMQ's TCP remoting protocol, byte-compatible with the Java client.
 //!
-//! **Status.** Today this facade re-exports the wire layer, [`protocol`] (the `rmq-protocol` crate): frames,
-//! codes, headers, routes, messages, ids, validation and compression. The connection layer, routing and
-//! the producer are being built in their own crates (`rmq-remoting`, `rmq-routing`, `rmq-producer`) and
-//! will be re-exported here; the README's status table says what works at each commit.
+//! **Status.** Today this facade re-exports the wire layer, [`protocol`] (the `rmq-protocol` crate: frames,
+//! codes, headers, routes, messages, ids, validation and compression), and the routing layer, [`routing`]
+//! (the `rmq-routing` crate: route cache, selectors, broker health, router). The connection layer and the
+//! producer are being built in their own crates (`rmq-remoting`, `rmq-producer`) and will be re-exported
+//! here; the README's status table says what works at each commit.
 //!
 //! ```
 //! use rmq::prelude::*;
@@ -19,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub use rmq_protocol as protocol;
+pub use rmq_routing as routing;
 
 /// The types most programs use.
 pub mod prelude {
