@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn java_string_hash_known_values() {
-        // Values of "...".hashCode() in Java.
+        // Printed by java.lang.String.hashCode on the JDK 17 here (and Math.abs(h % 8) for the index).
         assert_eq!(java_string_hash(""), 0);
         assert_eq!(java_string_hash("a"), 97);
         assert_eq!(java_string_hash("abc"), 96354);
