@@ -167,9 +167,13 @@ impl RemotingCommand {
         let start = dst.len();
         dst.reserve(8 + self.header_len_hint());
         dst.put_u64(0); // length words, patched below
-        match self.serialize_type {
-            SerializeType::ROCKETMQ => binary::encode(self, dst)?,
-            _ => json::encode(self, dst),
+        if self.serialize_type == SerializeType::ROCKETMQ
+            && let Err(e) = binary::encode(self, dst)
+        {
+            dst.truncate(start);
+            return Err(e);
+        } else if self.serialize_type != SerializeType::ROCKETMQ {
+            json::encode(self, dst);
         }
         let header_len = dst.len() - start - 8;
         if header_len > MAX_HEADER_LEN {
@@ -383,6 +387,15 @@ mod tests {
             dec.decode(&mut ty),
             Err(DecodeError::UnknownSerializeType(7))
         );
+    }
+
+    #[test]
+    fn failed_encoding_leaves_the_buffer_as_it_was() {
+        let mut buf = BytesMut::from(&b"earlier"[..]);
+        let bad = RemotingCommand::request(RequestCode(100_000))
+            .with_serialize_type(SerializeType::ROCKETMQ);
+        assert!(bad.encode(&mut buf).is_err());
+        assert_eq!(&buf[..], b"earlier");
     }
 
     #[test]

@@ -1,0 +1,476 @@
+//! [`RemotingClient`]: a pool of connections, one per address, with the three ways to call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use rmq_protocol::{DEFAULT_MAX_FRAME, RemotingCommand, RequestCode, SerializeType};
+use tracing::debug;
+
+use crate::completion::{Callback, Permit, ResponseFuture, Slot};
+use crate::connection::ConnInner;
+use crate::error::RemotingError;
+use crate::flow::{InFlight, OverloadPolicy};
+use crate::handler::{Handlers, RequestHandler};
+
+/// Runs on every outgoing request before it is encoded (ACL signing and namespace fields plug in here).
+pub trait RpcHook: Send + Sync {
+    /// Inspects or changes `request` about to go to `addr`.
+    fn before_request(&self, addr: &str, request: &mut RemotingCommand);
+}
+
+/// Connection-layer settings. Every field has a default that suits a producer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemotingConfig {
+    /// TCP connect timeout. Default 3 s.
+    pub connect_timeout: Duration,
+    /// Header encoding of requests. Default JSON (Java's default); responses of either type are decoded.
+    pub serialize_type: SerializeType,
+    /// Largest frame accepted from a server. Default 16 MiB.
+    pub max_frame: usize,
+    /// Most requests in flight across the client. Default 65,536.
+    pub max_in_flight: usize,
+    /// Most request bytes in flight for async and oneway calls. Default 256 MiB.
+    pub max_in_flight_bytes: usize,
+    /// Block or fail when the bounds are reached. Default block (up to the call's deadline).
+    pub overload: OverloadPolicy,
+    /// A connection unused this long, with nothing pending, is closed. Default 120 s.
+    pub idle_timeout: Duration,
+    /// Wait after a failed connect before the next attempt to the same address; doubles per failure.
+    /// Default 100 ms.
+    pub reconnect_backoff: Duration,
+    /// Cap of the reconnect wait. Default 5 s.
+    pub reconnect_backoff_max: Duration,
+    /// How often the timer fails expired requests and closes idle connections. Default 10 ms.
+    pub timer_tick: Duration,
+}
+
+impl Default for RemotingConfig {
+    fn default() -> Self {
+        RemotingConfig {
+            connect_timeout: Duration::from_secs(3),
+            serialize_type: SerializeType::JSON,
+            max_frame: DEFAULT_MAX_FRAME,
+            max_in_flight: 65_536,
+            max_in_flight_bytes: 256 * 1024 * 1024,
+            overload: OverloadPolicy::Block,
+            idle_timeout: Duration::from_secs(120),
+            reconnect_backoff: Duration::from_millis(100),
+            reconnect_backoff_max: Duration::from_secs(5),
+            timer_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A connect in progress that other callers wait on (single flight).
+struct Connecting {
+    done: Mutex<Option<Result<Arc<ConnInner>, RemotingError>>>,
+    cond: Condvar,
+}
+
+enum Entry {
+    Ready(Arc<ConnInner>),
+    Connecting(Arc<Connecting>),
+    Failed {
+        retry_at: Instant,
+        failures: u32,
+        reason: String,
+    },
+}
+
+struct ClientInner {
+    config: RemotingConfig,
+    conns: Mutex<HashMap<String, Entry>>,
+    in_flight: Arc<InFlight>,
+    handlers: Arc<Handlers>,
+    hooks: RwLock<Vec<Arc<dyn RpcHook>>>,
+    next_opaque: AtomicI32,
+    closed: AtomicBool,
+    timer_stop: (Mutex<bool>, Condvar),
+    timer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The connection pool and request API. Cheap to clone; every method takes `&self`.
+///
+/// Requests to one address share one connection, multiplexed by opaque: many threads and async sends
+/// proceed without waiting for each other. A background timer thread fails requests at their deadline
+/// (so futures always complete) and closes idle connections.
+#[derive(Clone)]
+pub struct RemotingClient {
+    inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for RemotingClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemotingClient")
+            .field("connections", &self.inner.conns.lock().len())
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl RemotingClient {
+    /// A client with `config`; starts its timer thread.
+    pub fn new(config: RemotingConfig) -> Result<RemotingClient, RemotingError> {
+        let inner = Arc::new(ClientInner {
+            in_flight: Arc::new(InFlight::new(
+                config.max_in_flight,
+                config.max_in_flight_bytes,
+                config.overload,
+            )),
+            config,
+            conns: Mutex::new(HashMap::new()),
+            handlers: Arc::new(Handlers::default()),
+            hooks: RwLock::new(Vec::new()),
+            next_opaque: AtomicI32::new(1),
+            closed: AtomicBool::new(false),
+            timer_stop: (Mutex::new(false), Condvar::new()),
+            timer: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&inner);
+        let handle = std::thread::Builder::new()
+            .name("rmq-remoting-timer".into())
+            .spawn(move || timer_loop(weak))
+            .map_err(|e| RemotingError::Connect {
+                addr: String::new(),
+                reason: format!("cannot start timer thread: {e}"),
+            })?;
+        *inner.timer.lock() = Some(handle);
+        Ok(RemotingClient { inner })
+    }
+
+    /// Registers the handler for server-initiated requests with `code`, replacing an earlier one.
+    pub fn register_handler(&self, code: RequestCode, handler: impl RequestHandler + 'static) {
+        self.inner.handlers.register(code.0, Arc::new(handler));
+    }
+
+    /// Adds a hook run on every outgoing request, after the ones added before.
+    pub fn add_hook(&self, hook: Arc<dyn RpcHook>) {
+        self.inner.hooks.write().push(hook);
+    }
+
+    /// Sends `request` and waits for the response, at most `timeout`.
+    pub fn invoke_sync(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
+        self.start(addr, request, timeout, 0)?.wait()
+    }
+
+    /// Sends `request`; the returned handle completes with the response, or with an error at `timeout`.
+    /// Wait on it from a thread or `.await` it on any executor.
+    pub fn invoke_async(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> ResponseFuture {
+        let bytes = request.body.len() + 256;
+        match self.start(addr, request, timeout, bytes) {
+            Ok(f) => f,
+            Err(e) => ResponseFuture::ready(Err(e)),
+        }
+    }
+
+    /// Sends `request` and runs `callback` with the outcome (on the reader or timer thread: it must not
+    /// block). The callback runs exactly once, including when the request cannot be sent.
+    pub fn invoke_async_callback(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+        callback: impl FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static,
+    ) {
+        let bytes = request.body.len() + 256;
+        let callback: Callback = Box::new(callback);
+        // `start` consumes the callback into the slot; on an early failure it hands it back.
+        if let Err((e, Some(cb))) =
+            self.start_with_callback(addr, request, timeout, bytes, callback)
+        {
+            cb(Err(e));
+        }
+    }
+
+    /// Sends `request` with the oneway flag; no response is expected. Returns once the frame is written
+    /// or handed to the connection's writer. `timeout` bounds the wait for backpressure and connecting.
+    pub fn invoke_oneway(
+        &self,
+        addr: &str,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<(), RemotingError> {
+        let deadline = Instant::now() + timeout;
+        let permit = self
+            .inner
+            .in_flight
+            .acquire(request.body.len() + 256, deadline)?;
+        let result = (|| {
+            let conn = self.connection(addr)?;
+            request.mark_oneway();
+            self.prepare(addr, &mut request);
+            conn.send(&request, None)
+        })();
+        self.inner.in_flight.release(permit);
+        result
+    }
+
+    fn prepare(&self, addr: &str, request: &mut RemotingCommand) {
+        request.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        request.serialize_type = self.inner.config.serialize_type;
+        for hook in self.inner.hooks.read().iter() {
+            hook.before_request(addr, request);
+        }
+    }
+
+    fn start(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+        bytes: usize,
+    ) -> Result<ResponseFuture, RemotingError> {
+        let deadline = Instant::now() + timeout;
+        let permit = self.inner.in_flight.acquire(bytes, deadline)?;
+        match self.launch(addr, request, timeout, permit, None) {
+            Ok(f) => Ok(f),
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    fn start_with_callback(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+        bytes: usize,
+        callback: Callback,
+    ) -> Result<(), (RemotingError, Option<Callback>)> {
+        let deadline = Instant::now() + timeout;
+        let permit = match self.inner.in_flight.acquire(bytes, deadline) {
+            Ok(p) => p,
+            Err(e) => return Err((e, Some(callback))),
+        };
+        // The callback now lives in the slot and owns the outcome; the handle is not needed.
+        self.launch(addr, request, timeout, permit, Some(callback))
+            .map(ResponseFuture::detach)
+    }
+
+    /// Connects if needed, registers the slot and writes. On failure before the slot is registered the
+    /// permit is released and the callback handed back.
+    fn launch(
+        &self,
+        addr: &str,
+        mut request: RemotingCommand,
+        timeout: Duration,
+        permit: Permit,
+        callback: Option<Callback>,
+    ) -> Result<ResponseFuture, (RemotingError, Option<Callback>)> {
+        let conn = match self.connection(addr) {
+            Ok(c) => c,
+            Err(e) => {
+                self.inner.in_flight.release(permit);
+                return Err((e, callback));
+            }
+        };
+        self.prepare(addr, &mut request);
+        let slot = Slot::new(timeout, permit, callback);
+        let future = ResponseFuture::new(slot.clone(), Arc::downgrade(&conn), request.opaque);
+        // A failed send completes the slot (and runs a callback) with the error; the future reports it.
+        let _ = conn.send(&request, Some(&slot));
+        Ok(future)
+    }
+
+    /// The live connection to `addr`, connecting (once, for all concurrent callers) if needed.
+    fn connection(&self, addr: &str) -> Result<Arc<ConnInner>, RemotingError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(RemotingError::Shutdown);
+        }
+        let connecting = {
+            let mut conns = self.inner.conns.lock();
+            match conns.get(addr) {
+                Some(Entry::Ready(c)) if !c.is_dead() => return Ok(c.clone()),
+                Some(Entry::Connecting(w)) => {
+                    let w = w.clone();
+                    drop(conns);
+                    return wait_connect(&w);
+                }
+                Some(Entry::Failed {
+                    retry_at, reason, ..
+                }) if *retry_at > Instant::now() => {
+                    return Err(RemotingError::Backoff {
+                        addr: addr.to_owned(),
+                        retry_in: retry_at.saturating_duration_since(Instant::now()),
+                        reason: reason.clone(),
+                    });
+                }
+                _ => {}
+            }
+            let failures = match conns.get(addr) {
+                Some(Entry::Failed { failures, .. }) => *failures,
+                _ => 0,
+            };
+            let w = Arc::new(Connecting {
+                done: Mutex::new(None),
+                cond: Condvar::new(),
+            });
+            conns.insert(addr.to_owned(), Entry::Connecting(w.clone()));
+            (w, failures)
+        };
+        let (w, failures) = connecting;
+        let cfg = &self.inner.config;
+        let result = ConnInner::connect(
+            addr,
+            cfg.connect_timeout,
+            cfg.max_frame,
+            self.inner.in_flight.clone(),
+            self.inner.handlers.clone(),
+        );
+        {
+            let mut conns = self.inner.conns.lock();
+            match &result {
+                Ok(c) => {
+                    conns.insert(addr.to_owned(), Entry::Ready(c.clone()));
+                }
+                Err(e) => {
+                    let wait = cfg
+                        .reconnect_backoff
+                        .saturating_mul(1u32 << failures.min(16))
+                        .min(cfg.reconnect_backoff_max);
+                    debug!(addr, error = %e, retry_in = ?wait, "connect failed");
+                    conns.insert(
+                        addr.to_owned(),
+                        Entry::Failed {
+                            retry_at: Instant::now() + wait,
+                            failures: failures + 1,
+                            reason: e.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        *w.done.lock() = Some(result.clone());
+        w.cond.notify_all();
+        // A shutdown that ran while we were connecting would have missed this connection.
+        if self.inner.closed.load(Ordering::Acquire)
+            && let Ok(c) = &result
+        {
+            c.fail_all("client shut down", |_| RemotingError::Shutdown);
+            return Err(RemotingError::Shutdown);
+        }
+        result
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.inner
+            .conns
+            .lock()
+            .values()
+            .filter(|e| matches!(e, Entry::Ready(c) if !c.is_dead()))
+            .count()
+    }
+
+    /// Closes the connection to `addr`, failing its pending requests.
+    pub fn close_connection(&self, addr: &str) {
+        let entry = self.inner.conns.lock().remove(addr);
+        if let Some(Entry::Ready(c)) = entry {
+            c.poison("closed by the client");
+            c.join();
+        }
+    }
+
+    /// Requests and bytes in flight across the client.
+    pub fn in_flight(&self) -> (usize, usize) {
+        self.inner.in_flight.current()
+    }
+
+    /// Stops the client: fails every pending request with [`RemotingError::Shutdown`], closes the
+    /// connections, joins the reader and timer threads. Idempotent; never waits on the network.
+    pub fn shutdown(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let (lock, cond) = &self.inner.timer_stop;
+            *lock.lock() = true;
+            cond.notify_all();
+        }
+        if let Some(h) = self.inner.timer.lock().take() {
+            let _ = h.join();
+        }
+        let conns: Vec<Arc<ConnInner>> = self
+            .inner
+            .conns
+            .lock()
+            .drain()
+            .filter_map(|(_, e)| match e {
+                Entry::Ready(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        for c in &conns {
+            c.fail_all("client shut down", |_| RemotingError::Shutdown);
+        }
+        for c in conns {
+            c.join();
+        }
+    }
+}
+
+fn wait_connect(w: &Connecting) -> Result<Arc<ConnInner>, RemotingError> {
+    let mut done = w.done.lock();
+    while done.is_none() {
+        w.cond.wait(&mut done);
+    }
+    done.clone().unwrap_or(Err(RemotingError::Shutdown))
+}
+
+fn timer_loop(client: Weak<ClientInner>) {
+    loop {
+        let Some(c) = client.upgrade() else { return };
+        {
+            let (lock, cond) = &c.timer_stop;
+            let mut stop = lock.lock();
+            if *stop {
+                return;
+            }
+            cond.wait_for(&mut stop, c.config.timer_tick);
+            if *stop {
+                return;
+            }
+        }
+        let now = Instant::now();
+        let conns: Vec<(String, Arc<ConnInner>)> = c
+            .conns
+            .lock()
+            .iter()
+            .filter_map(|(a, e)| match e {
+                Entry::Ready(conn) => Some((a.clone(), conn.clone())),
+                _ => None,
+            })
+            .collect();
+        for (addr, conn) in conns {
+            conn.sweep(now);
+            if !conn.is_dead()
+                && conn.pending_len() == 0
+                && conn.idle_for() >= c.config.idle_timeout
+            {
+                debug!(addr = %addr, "closing idle connection");
+                let mut map = c.conns.lock();
+                if matches!(map.get(&addr), Some(Entry::Ready(x)) if Arc::ptr_eq(x, &conn)) {
+                    map.remove(&addr);
+                }
+                drop(map);
+                conn.poison("idle");
+                conn.join();
+            } else if conn.is_dead() {
+                conn.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! [`ResponseFuture`]: one pending request's completion, usable from threads (`wait`, `wait_timeout`) and
+//! from any executor (`std::future::Future`), without an async runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use rmq_protocol::RemotingCommand;
+
+use crate::connection::ConnInner;
+use crate::error::RemotingError;
+
+/// A callback run once with the outcome, on the thread that completes the request (the connection's
+/// reader or the timer). It must not block.
+pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static>;
+
+/// What completing a slot hands back to the in-flight accounting.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Permit {
+    pub(crate) bytes: usize,
+}
+
+#[derive(Default)]
+struct State {
+    result: Option<Result<RemotingCommand, RemotingError>>,
+    done: bool,
+    waker: Option<Waker>,
+    callback: Option<Callback>,
+}
+
+/// The shared completion slot of one request.
+pub(crate) struct Slot {
+    state: Mutex<State>,
+    cond: Condvar,
+    pub(crate) deadline: Instant,
+    pub(crate) timeout: Duration,
+    pub(crate) permit: Permit,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Slot {
+    pub(crate) fn new(timeout: Duration, permit: Permit, callback: Option<Callback>) -> Arc<Slot> {
+        Arc::new(Slot {
+            state: Mutex::new(State {
+                callback,
+                ..State::default()
+            }),
+            cond: Condvar::new(),
+            deadline: Instant::now() + timeout,
+            timeout,
+            permit,
+        })
+    }
+
+    /// Completes the slot once; later calls are ignored. Returns whether this call completed it.
+    pub(crate) fn complete(&self, result: Result<RemotingCommand, RemotingError>) -> bool {
+        let mut st = self.state.lock();
+        if st.done {
+            return false;
+        }
+        st.done = true;
+        if let Some(cb) = st.callback.take() {
+            drop(st);
+            cb(result);
+            return true;
+        }
+        st.result = Some(result);
+        let waker = st.waker.take();
+        drop(st);
+        self.cond.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+}
+
+/// The pending response to one request. Wait for it from a thread, or `.await` it on any executor.
+///
+/// Dropping it before completion abandons the request: its entry is removed from the connection so a late
+/// response is discarded, and its in-flight permit is released.
+#[must_use = "a dropped ResponseFuture abandons its request"]
+pub struct ResponseFuture {
+    slot: Arc<Slot>,
+    conn: Weak<ConnInner>,
+    opaque: i32,
+    taken: bool,
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("opaque", &self.opaque)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseFuture {
+    pub(crate) fn new(slot: Arc<Slot>, conn: Weak<ConnInner>, opaque: i32) -> Self {
+        ResponseFuture {
+            slot,
+            conn,
+            opaque,
+            taken: false,
+        }
+    }
+
+    /// A future that is already complete (for failures before anything was sent).
+    pub(crate) fn ready(result: Result<RemotingCommand, RemotingError>) -> Self {
+        let slot = Slot::new(Duration::ZERO, Permit::default(), None);
+        slot.complete(result);
+        ResponseFuture {
+            slot,
+            conn: Weak::new(),
+            opaque: 0,
+            taken: false,
+        }
+    }
+
+    /// Lets the request run to completion without this handle (its slot's callback owns the outcome).
+    pub(crate) fn detach(mut self) {
+        self.taken = true;
+    }
+
+    /// The request's opaque.
+    pub fn opaque(&self) -> i32 {
+        self.opaque
+    }
+
+    /// Blocks until the response, the request's timeout, or the connection's death.
+    pub fn wait(mut self) -> Result<RemotingCommand, RemotingError> {
+        let deadline = self.slot.deadline;
+        self.wait_until(deadline)
+    }
+
+    /// Blocks at most `limit`; if nothing came by then the request is abandoned and a timeout returned.
+    pub fn wait_timeout(mut self, limit: Duration) -> Result<RemotingCommand, RemotingError> {
+        let deadline = (Instant::now() + limit).min(self.slot.deadline);
+        self.wait_until(deadline)
+    }
+
+    fn wait_until(&mut self, deadline: Instant) -> Result<RemotingCommand, RemotingError> {
+        let mut st = self.slot.state.lock();
+        while !st.done {
+            if self.slot.cond.wait_until(&mut st, deadline).timed_out() && !st.done {
+                drop(st);
+                let err = self.timeout_error();
+                // Complete it ourselves so a racing response is dropped and the permit released once.
+                if let Some(conn) = self.conn.upgrade() {
+                    conn.abandon(self.opaque, &self.slot, err.clone());
+                } else {
+                    self.slot.complete(Err(err.clone()));
+                }
+                self.taken = true;
+                return Err(err);
+            }
+        }
+        self.taken = true;
+        st.result.take().unwrap_or(Err(RemotingError::Shutdown))
+    }
+
+    fn timeout_error(&self) -> RemotingError {
+        RemotingError::Timeout {
+            addr: self
+                .conn
+                .upgrade()
+                .map(|c| c.addr.clone())
+                .unwrap_or_default(),
+            opaque: self.opaque,
+            after: self.slot.timeout,
+        }
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<RemotingCommand, RemotingError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = self.slot.state.lock();
+        if st.done {
+            let r = st.result.take().unwrap_or(Err(RemotingError::Shutdown));
+            drop(st);
+            self.taken = true;
+            return Poll::Ready(r);
+        }
+        // The client's timer completes expired requests, so this waker is always called eventually.
+        match &st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for ResponseFuture {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        if let Some(conn) = self.conn.upgrade() {
+            conn.abandon(self.opaque, &self.slot, RemotingError::Shutdown);
+        }
+    }
+}

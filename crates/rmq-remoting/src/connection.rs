@@ -1,0 +1,341 @@
+//! One TCP connection: requests multiplexed by opaque, a reader thread that completes them, a combining
+//! writer, and poisoning on any read or framing error.
+//!
+//! Lock order (never hold two at once except as listed): `write` alone; `pending` alone; a `Slot`'s state
+//! lock is taken only after `pending` was released.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use rmq_protocol::{FrameDecoder, RemotingCommand, ResponseCode};
+use tracing::{debug, warn};
+
+use crate::completion::Slot;
+use crate::error::{RemotingError, decode_reason, lost};
+use crate::flow::InFlight;
+use crate::handler::Handlers;
+
+#[derive(Default)]
+struct WriteState {
+    buf: BytesMut,
+    flushing: bool,
+}
+
+/// The shared state of one connection.
+pub(crate) struct ConnInner {
+    pub(crate) addr: String,
+    stream: TcpStream,
+    write: Mutex<WriteState>,
+    pending: Mutex<HashMap<i32, Arc<Slot>>>,
+    dead: AtomicBool,
+    dead_reason: Mutex<Option<String>>,
+    in_flight: Arc<InFlight>,
+    handlers: Arc<Handlers>,
+    created: Instant,
+    last_used_ms: AtomicU64,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ConnInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .field("dead", &self.is_dead())
+            .finish()
+    }
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, RemotingError> {
+    let err = |reason: String| RemotingError::Connect {
+        addr: addr.to_owned(),
+        reason,
+    };
+    addr.to_socket_addrs()
+        .map_err(|e| err(format!("bad address: {e}")))?
+        .next()
+        .ok_or_else(|| err("address resolves to nothing".into()))
+}
+
+impl ConnInner {
+    /// Connects and starts the reader thread.
+    pub(crate) fn connect(
+        addr: &str,
+        timeout: Duration,
+        max_frame: usize,
+        in_flight: Arc<InFlight>,
+        handlers: Arc<Handlers>,
+    ) -> Result<Arc<ConnInner>, RemotingError> {
+        let sock = resolve(addr)?;
+        let err = |reason: String| RemotingError::Connect {
+            addr: addr.to_owned(),
+            reason,
+        };
+        let stream = TcpStream::connect_timeout(&sock, timeout).map_err(|e| err(e.to_string()))?;
+        stream.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+        let read_half = stream.try_clone().map_err(|e| err(e.to_string()))?;
+        let conn = Arc::new(ConnInner {
+            addr: addr.to_owned(),
+            stream,
+            write: Mutex::new(WriteState::default()),
+            pending: Mutex::new(HashMap::new()),
+            dead: AtomicBool::new(false),
+            dead_reason: Mutex::new(None),
+            in_flight,
+            handlers,
+            created: Instant::now(),
+            last_used_ms: AtomicU64::new(0),
+            reader: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&conn);
+        let handle = std::thread::Builder::new()
+            .name(format!("rmq-reader-{addr}"))
+            .spawn(move || reader_loop(weak, read_half, max_frame))
+            .map_err(|e| err(format!("cannot start reader thread: {e}")))?;
+        *conn.reader.lock() = Some(handle);
+        debug!(addr, "connected");
+        Ok(conn)
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    fn dead_error(&self) -> RemotingError {
+        lost(
+            &self.addr,
+            self.dead_reason
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "closed".into()),
+        )
+    }
+
+    fn touch(&self) {
+        self.last_used_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Time since the last request or response.
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.created.elapsed().saturating_sub(Duration::from_millis(
+            self.last_used_ms.load(Ordering::Relaxed),
+        ))
+    }
+
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.lock().len()
+    }
+
+    /// Completes `slot` with `result` and releases its permit, once.
+    fn finish(&self, slot: &Slot, result: Result<RemotingCommand, RemotingError>) {
+        if slot.complete(result) {
+            self.in_flight.release(slot.permit);
+        }
+    }
+
+    /// Gives up on a pending request (timeout or dropped handle).
+    pub(crate) fn abandon(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError) {
+        let mut pending = self.pending.lock();
+        if pending.get(&opaque).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            pending.remove(&opaque);
+        }
+        drop(pending);
+        self.finish(slot, Err(err));
+    }
+
+    /// Registers `slot` under `cmd.opaque` (when given) and writes the frame.
+    pub(crate) fn send(
+        &self,
+        cmd: &RemotingCommand,
+        slot: Option<&Arc<Slot>>,
+    ) -> Result<(), RemotingError> {
+        if self.is_dead() {
+            return Err(self.dead_error());
+        }
+        if let Some(slot) = slot {
+            self.pending.lock().insert(cmd.opaque, slot.clone());
+            // A poisoning that ran between the check above and the insert would have missed this entry.
+            if self.is_dead() {
+                self.pending.lock().remove(&cmd.opaque);
+                return Err(self.dead_error());
+            }
+        }
+        self.touch();
+        let result = self.write_frame(cmd);
+        if let (Err(e), Some(slot)) = (&result, slot) {
+            self.abandon(cmd.opaque, slot, e.clone());
+        }
+        result
+    }
+
+    /// Appends the frame to the shared buffer; the first writer to find no flush in progress writes
+    /// everything buffered (its own frame and those appended meanwhile), so concurrent callers share
+    /// syscalls instead of queueing on the socket.
+    fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), RemotingError> {
+        let mut st = self.write.lock();
+        cmd.encode(&mut st.buf)?;
+        if st.flushing {
+            return Ok(());
+        }
+        st.flushing = true;
+        let mut out = BytesMut::new();
+        loop {
+            std::mem::swap(&mut out, &mut st.buf);
+            drop(st);
+            let r = (&self.stream).write_all(&out);
+            out.clear();
+            st = self.write.lock();
+            if let Err(e) = r {
+                st.flushing = false;
+                st.buf.clear();
+                drop(st);
+                let reason = format!("write failed: {e}");
+                self.poison(&reason);
+                return Err(lost(&self.addr, reason));
+            }
+            if st.buf.is_empty() {
+                st.flushing = false;
+                // Keep the larger allocation for the next round.
+                if out.capacity() > st.buf.capacity() {
+                    std::mem::swap(&mut out, &mut st.buf);
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Marks the connection dead, closes the socket and fails every pending request at once.
+    pub(crate) fn poison(&self, reason: &str) {
+        self.fail_all(reason, |addr| lost(addr, reason));
+    }
+
+    /// Like [`ConnInner::poison`], failing pending requests with `make(addr)`.
+    pub(crate) fn fail_all(&self, reason: &str, make: impl Fn(&str) -> RemotingError) {
+        if self.dead.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.dead_reason.lock() = Some(reason.to_owned());
+        let _ = self.stream.shutdown(Shutdown::Both);
+        let drained: Vec<Arc<Slot>> = self.pending.lock().drain().map(|(_, s)| s).collect();
+        if !drained.is_empty() {
+            warn!(addr = %self.addr, reason, failed = drained.len(), "connection lost with requests pending");
+        }
+        for slot in drained {
+            self.finish(&slot, Err(make(&self.addr)));
+        }
+    }
+
+    /// Fails pending requests whose deadline has passed.
+    pub(crate) fn sweep(&self, now: Instant) {
+        let expired: Vec<(i32, Arc<Slot>)> = {
+            let mut pending = self.pending.lock();
+            let ids: Vec<i32> = pending
+                .iter()
+                .filter(|(_, s)| s.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| pending.remove(&id).map(|s| (id, s)))
+                .collect()
+        };
+        for (opaque, slot) in expired {
+            let err = RemotingError::Timeout {
+                addr: self.addr.clone(),
+                opaque,
+                after: slot.timeout,
+            };
+            self.finish(&slot, Err(err));
+        }
+    }
+
+    /// Joins the reader thread (after the connection is dead).
+    pub(crate) fn join(&self) {
+        let handle = self.reader.lock().take();
+        if let Some(h) = handle
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
+        }
+    }
+
+    fn on_frame(&self, cmd: RemotingCommand) {
+        self.touch();
+        if cmd.is_response() {
+            let slot = self.pending.lock().remove(&cmd.opaque);
+            match slot {
+                Some(slot) => self.finish(&slot, Ok(cmd)),
+                None => {
+                    debug!(opaque = cmd.opaque, addr = %self.addr, "response for unknown request (late after a timeout?)")
+                }
+            }
+            return;
+        }
+        let oneway = cmd.is_oneway();
+        let opaque = cmd.opaque;
+        let ty = cmd.serialize_type;
+        let response = match self.handlers.get(cmd.code) {
+            Some(h) => h.handle(&self.addr, cmd),
+            None => {
+                debug!(code = cmd.code, addr = %self.addr, "no handler for server request");
+                Some(RemotingCommand::response(
+                    ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+                    Some(format!(" request type {} not supported", cmd.code)),
+                ))
+            }
+        };
+        if let Some(mut resp) = response.filter(|_| !oneway) {
+            resp.opaque = opaque;
+            resp.mark_response();
+            resp.serialize_type = ty;
+            if let Err(e) = self.write_frame(&resp) {
+                debug!(addr = %self.addr, error = %e, "cannot answer a server request");
+            }
+        }
+    }
+}
+
+fn reader_loop(conn: Weak<ConnInner>, mut stream: TcpStream, max_frame: usize) {
+    let decoder = FrameDecoder::new(max_frame);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(cmd)) => match conn.upgrade() {
+                    Some(c) => c.on_frame(cmd),
+                    None => return,
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    if let Some(c) = conn.upgrade() {
+                        c.poison(&decode_reason(&e));
+                    }
+                    return;
+                }
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                if let Some(c) = conn.upgrade() {
+                    c.poison("closed by peer");
+                }
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                if let Some(c) = conn.upgrade() {
+                    c.poison(&format!("read failed: {e}"));
+                }
+                return;
+            }
+        }
+    }
+}

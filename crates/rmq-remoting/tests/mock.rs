@@ -1,0 +1,544 @@
+//! The connection layer against the scriptable mock server: one test per acceptance point.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
+use rmq_remoting::{OverloadPolicy, RemotingClient, RemotingConfig, RemotingError, RpcHook};
+use rmq_testkit::{Action, MockServer, error, ok};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn client() -> RemotingClient {
+    RemotingClient::new(RemotingConfig::default()).unwrap()
+}
+
+fn req(body: impl Into<Bytes>) -> RemotingCommand {
+    RemotingCommand::request(RequestCode::SEND_MESSAGE_V2).with_body(body)
+}
+
+/// Echoes the request body, after a delay read from its first byte (milliseconds).
+fn echo_with_delay(r: &RemotingCommand) -> Vec<Action> {
+    let delay = Duration::from_millis(u64::from(r.body.first().copied().unwrap_or(0) % 20));
+    vec![Action::RespondAfter(delay, ok().with_body(r.body.clone()))]
+}
+
+#[test]
+fn pipelined_callers_share_one_connection_with_responses_out_of_order() {
+    let server = MockServer::start(echo_with_delay).unwrap();
+    let c = client();
+    let addr = server.addr();
+    let threads: Vec<_> = (0..16u8)
+        .map(|t| {
+            let (c, addr) = (c.clone(), addr.clone());
+            std::thread::spawn(move || {
+                for i in 0..40u8 {
+                    let body = vec![i.wrapping_mul(7).wrapping_add(t), t, i];
+                    let resp = c.invoke_sync(&addr, req(body.clone()), 5 * SEC).unwrap();
+                    assert_eq!(
+                        &resp.body[..],
+                        &body[..],
+                        "each caller gets its own response"
+                    );
+                }
+            })
+        })
+        .collect();
+    // Async handles in flight at the same time, collected in reverse order.
+    let futures: Vec<_> = (0..50u8)
+        .map(|i| (i, c.invoke_async(&addr, req(vec![19 - i % 20, i]), 5 * SEC)))
+        .collect();
+    for (i, f) in futures.into_iter().rev() {
+        assert_eq!(f.wait().unwrap().body[1], i);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(server.connections_accepted(), 1);
+    assert_eq!(c.connection_count(), 1);
+    assert_eq!(c.in_flight(), (0, 0), "every permit released");
+    c.shutdown();
+}
+
+#[test]
+fn timeout_then_late_response_is_dropped() {
+    let server = MockServer::start(|r: &RemotingCommand| {
+        if r.body.as_ref() == b"slow" {
+            vec![Action::RespondAfter(
+                Duration::from_millis(300),
+                ok().with_body("late"),
+            )]
+        } else {
+            vec![Action::Respond(ok().with_body("fast"))]
+        }
+    })
+    .unwrap();
+    let c = client();
+    let started = Instant::now();
+    let e = c
+        .invoke_sync(&server.addr(), req("slow"), Duration::from_millis(50))
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+    // The async form times out through the timer thread.
+    let f = c.invoke_async(&server.addr(), req("slow"), Duration::from_millis(50));
+    assert!(f.wait().unwrap_err().is_timeout());
+    std::thread::sleep(Duration::from_millis(400)); // the late responses arrive and are discarded
+    assert_eq!(
+        &c.invoke_sync(&server.addr(), req("x"), SEC).unwrap().body[..],
+        b"fast"
+    );
+    assert_eq!(c.in_flight(), (0, 0));
+}
+
+#[test]
+fn poisoning_fails_every_waiter_at_once() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let c = client();
+    let futures: Vec<_> = (0..20)
+        .map(|_| c.invoke_async(&server.addr(), req("x"), 30 * SEC))
+        .collect();
+    let waiter = {
+        let (c, addr) = (c.clone(), server.addr());
+        std::thread::spawn(move || c.invoke_sync(&addr, req("y"), 30 * SEC))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    server.close_connections();
+    for f in futures {
+        let e = f.wait().unwrap_err();
+        assert!(matches!(e, RemotingError::ConnectionLost { .. }), "{e}");
+    }
+    assert!(matches!(
+        waiter.join().unwrap(),
+        Err(RemotingError::ConnectionLost { .. })
+    ));
+    assert!(
+        started.elapsed() < SEC,
+        "nobody waited for the 30 s timeout"
+    );
+    assert_eq!(c.in_flight(), (0, 0));
+}
+
+#[test]
+fn garbage_and_truncated_frames_poison_the_connection() {
+    let server = MockServer::start(|r: &RemotingCommand| match r.body.as_ref() {
+        b"garbage" => vec![Action::Raw(vec![0, 0, 0, 8, 9, 0, 0, 0, 1, 2, 3, 4])],
+        b"huge" => vec![Action::Raw(vec![0x7f, 0xff, 0xff, 0xff])],
+        b"half" => vec![Action::CloseMidFrame(ok().with_body(vec![1u8; 100]))],
+        _ => vec![Action::Respond(ok())],
+    })
+    .unwrap();
+    let c = client();
+    for (body, reason) in [
+        ("garbage", "malformed frame"),
+        ("huge", "frame too large"),
+        ("half", "closed by peer"),
+    ] {
+        let e = c
+            .invoke_sync(&server.addr(), req(body), 5 * SEC)
+            .unwrap_err();
+        match &e {
+            RemotingError::ConnectionLost { reason: r, .. } => {
+                assert!(r.contains(reason), "{body}: {e}")
+            }
+            other => panic!("{body}: {other}"),
+        }
+        // The next call opens a fresh connection.
+        c.invoke_sync(&server.addr(), req("x"), 5 * SEC).unwrap();
+    }
+}
+
+#[test]
+fn error_codes_are_responses_not_transport_errors() {
+    let server = MockServer::start(|_: &RemotingCommand| {
+        vec![Action::Respond(error(
+            ResponseCode::SYSTEM_BUSY,
+            "[REJECTREQUEST]system busy",
+        ))]
+    })
+    .unwrap();
+    let r = client().invoke_sync(&server.addr(), req("x"), SEC).unwrap();
+    assert_eq!(r.response_code(), ResponseCode::SYSTEM_BUSY);
+    assert_eq!(r.remark.as_deref(), Some("[REJECTREQUEST]system busy"));
+}
+
+#[test]
+fn reconnects_after_the_server_restarts() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let addr = server.addr();
+    let c = RemotingClient::new(RemotingConfig {
+        reconnect_backoff: Duration::from_millis(50),
+        ..Default::default()
+    })
+    .unwrap();
+    c.invoke_sync(&addr, req("x"), SEC).unwrap();
+    server.stop();
+    let e = c.invoke_sync(&addr, req("x"), SEC).unwrap_err();
+    assert!(e.is_connection(), "{e}");
+    // While the server is down, callers fail fast instead of storming it.
+    let _ = c.invoke_sync(&addr, req("x"), SEC);
+    let e = c.invoke_sync(&addr, req("x"), SEC).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RemotingError::Backoff { .. } | RemotingError::Connect { .. }
+        ),
+        "{e}"
+    );
+    let server = MockServer::start_on(&addr, |_: &RemotingCommand| {
+        vec![Action::Respond(ok().with_body("again"))]
+    })
+    .unwrap();
+    let deadline = Instant::now() + 5 * SEC;
+    loop {
+        match c.invoke_sync(&addr, req("x"), SEC) {
+            Ok(r) => {
+                assert_eq!(&r.body[..], b"again");
+                break;
+            }
+            Err(e) if Instant::now() < deadline && e.is_connection() => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("did not reconnect: {e}"),
+        }
+    }
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[test]
+fn connect_is_single_flight() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    let barrier = Arc::new(Barrier::new(24));
+    let threads: Vec<_> = (0..24)
+        .map(|_| {
+            let (c, addr, b) = (c.clone(), server.addr(), barrier.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                c.invoke_sync(&addr, req("x"), 5 * SEC).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[test]
+fn backpressure_fail_mode() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let cfg = RemotingConfig {
+        max_in_flight: 2,
+        overload: OverloadPolicy::Fail,
+        ..Default::default()
+    };
+    let c = RemotingClient::new(cfg).unwrap();
+    let a = c.invoke_async(&server.addr(), req("a"), 10 * SEC);
+    let b = c.invoke_async(&server.addr(), req("b"), 10 * SEC);
+    let started = Instant::now();
+    let e = c
+        .invoke_async(&server.addr(), req("c"), 10 * SEC)
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RemotingError::Overloaded {
+                in_flight: 2,
+                max: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.is_not_sent());
+    assert!(started.elapsed() < Duration::from_millis(200));
+    drop(a); // abandoning a request frees its room
+    c.invoke_async(&server.addr(), req("d"), 10 * SEC)
+        .wait_timeout(Duration::from_millis(20))
+        .unwrap_err();
+    drop(b);
+    assert_eq!(c.in_flight(), (0, 0));
+}
+
+#[test]
+fn backpressure_block_mode() {
+    let server = MockServer::start(|r: &RemotingCommand| {
+        if r.body.as_ref() == b"slow" {
+            vec![Action::RespondAfter(Duration::from_millis(200), ok())]
+        } else {
+            vec![Action::Respond(ok())]
+        }
+    })
+    .unwrap();
+    let cfg = RemotingConfig {
+        max_in_flight: 1,
+        ..Default::default()
+    };
+    let c = RemotingClient::new(cfg).unwrap();
+    let slow = c.invoke_async(&server.addr(), req("slow"), 10 * SEC);
+    // Blocks until the slow one completes, then goes through.
+    let started = Instant::now();
+    c.invoke_sync(&server.addr(), req("x"), 5 * SEC).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "waited for room"
+    );
+    slow.wait().unwrap();
+    // Blocking gives up at the caller's deadline.
+    let hog = c.invoke_async(&server.addr(), req("slow"), 10 * SEC);
+    let e = c
+        .invoke_sync(&server.addr(), req("x"), Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(e, RemotingError::Overloaded { .. }), "{e}");
+    hog.wait().unwrap();
+}
+
+#[test]
+fn server_requests_are_dispatched_or_refused() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s2 = seen.clone();
+    c.register_handler(
+        RequestCode::CHECK_TRANSACTION_STATE,
+        move |_addr: &str, r: RemotingCommand| {
+            s2.fetch_add(1, Ordering::SeqCst);
+            assert!(r.is_oneway());
+            None
+        },
+    );
+    c.register_handler(
+        RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
+        |_addr: &str, _r: RemotingCommand| Some(ok().with_body("got it")),
+    );
+    c.invoke_sync(&server.addr(), req("hello"), SEC).unwrap(); // opens the connection
+
+    let mut check = RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE).with_opaque(501);
+    check.mark_oneway();
+    server.push_request(&check);
+    server.push_request(
+        &RemotingCommand::request(RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT).with_opaque(502),
+    );
+    server.push_request(&RemotingCommand::request(RequestCode(999)).with_opaque(503));
+    let mut unknown_oneway = RemotingCommand::request(RequestCode(998)).with_opaque(504);
+    unknown_oneway.mark_oneway();
+    server.push_request(&unknown_oneway);
+
+    let deadline = Instant::now() + 5 * SEC;
+    while server.client_responses().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100)); // room for a wrong extra answer to arrive
+    let mut responses = server.client_responses();
+    responses.sort_by_key(|r| r.opaque);
+    assert_eq!(responses.len(), 2, "{responses:?}");
+    assert_eq!(
+        (
+            responses[0].opaque,
+            responses[0].code,
+            &responses[0].body[..]
+        ),
+        (502, 0, &b"got it"[..])
+    );
+    assert_eq!(responses[1].opaque, 503);
+    assert_eq!(
+        responses[1].response_code(),
+        ResponseCode::REQUEST_CODE_NOT_SUPPORTED
+    );
+    assert_eq!(
+        responses[1].remark.as_deref(),
+        Some(" request type 999 not supported")
+    );
+    assert!(responses.iter().all(|r| r.is_response()));
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn oneway_expects_no_response() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let c = client();
+    for _ in 0..10 {
+        c.invoke_oneway(&server.addr(), req("fire"), SEC).unwrap();
+    }
+    let deadline = Instant::now() + 5 * SEC;
+    while server.received().len() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got = server.received();
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|r| r.is_oneway() && !r.is_response()));
+    assert_eq!(c.in_flight(), (0, 0), "oneway keeps nothing pending");
+}
+
+#[test]
+fn shutdown_fails_pending_requests_and_never_hangs() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let c = client();
+    let futures: Vec<_> = (0..10)
+        .map(|_| c.invoke_async(&server.addr(), req("x"), 60 * SEC))
+        .collect();
+    let done = Arc::new(AtomicUsize::new(0));
+    let d2 = done.clone();
+    c.invoke_async_callback(&server.addr(), req("cb"), 60 * SEC, move |r| {
+        assert!(matches!(r, Err(RemotingError::Shutdown)));
+        d2.fetch_add(1, Ordering::SeqCst);
+    });
+    let started = Instant::now();
+    c.shutdown();
+    c.shutdown(); // idempotent
+    assert!(started.elapsed() < 2 * SEC);
+    for f in futures {
+        assert_eq!(f.wait().unwrap_err(), RemotingError::Shutdown);
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 1, "the callback ran once");
+    assert_eq!(
+        c.invoke_sync(&server.addr(), req("x"), SEC).unwrap_err(),
+        RemotingError::Shutdown
+    );
+}
+
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A minimal executor: polls one future on this thread, parking between wake-ups.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn futures_work_on_any_executor() {
+    let server = MockServer::start(echo_with_delay).unwrap();
+    let c = client();
+    let r = block_on(c.invoke_async(&server.addr(), req(vec![15u8, 1]), 5 * SEC)).unwrap();
+    assert_eq!(&r.body[..], &[15, 1]);
+    let silent = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let e =
+        block_on(c.invoke_async(&silent.addr(), req("x"), Duration::from_millis(50))).unwrap_err();
+    assert!(
+        e.is_timeout(),
+        "the timer wakes a pending future at its deadline: {e}"
+    );
+}
+
+#[test]
+fn callbacks_run_once_with_the_response() {
+    let server = MockServer::start(echo_with_delay).unwrap();
+    let c = client();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..10u8 {
+        let tx = tx.clone();
+        c.invoke_async_callback(&server.addr(), req(vec![i, i]), 5 * SEC, move |r| {
+            tx.send(r.unwrap().body[1]).unwrap()
+        });
+    }
+    let mut got: Vec<u8> = (0..10).map(|_| rx.recv_timeout(5 * SEC).unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    // Unreachable address: the callback still runs, with the error.
+    let (tx, rx) = std::sync::mpsc::channel();
+    c.invoke_async_callback("127.0.0.1:1", req("x"), SEC, move |r| {
+        tx.send(r.is_err()).unwrap()
+    });
+    assert!(rx.recv_timeout(5 * SEC).unwrap());
+}
+
+#[test]
+fn hooks_and_header_type_apply_to_every_request() {
+    struct Stamp;
+    impl RpcHook for Stamp {
+        fn before_request(&self, _addr: &str, r: &mut RemotingCommand) {
+            r.ext_fields.insert("stamped", "yes");
+        }
+    }
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = RemotingClient::new(RemotingConfig {
+        serialize_type: SerializeType::ROCKETMQ,
+        ..Default::default()
+    })
+    .unwrap();
+    c.add_hook(Arc::new(Stamp));
+    c.invoke_sync(&server.addr(), req("x"), SEC).unwrap();
+    c.invoke_oneway(&server.addr(), req("y"), SEC).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    for r in got {
+        assert_eq!(r.ext_fields.get("stamped"), Some("yes"));
+        assert_eq!(r.serialize_type, SerializeType::ROCKETMQ);
+    }
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = RemotingClient::new(RemotingConfig {
+        idle_timeout: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .unwrap();
+    c.invoke_sync(&server.addr(), req("x"), SEC).unwrap();
+    assert_eq!(c.connection_count(), 1);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(c.connection_count(), 0);
+    c.invoke_sync(&server.addr(), req("x"), SEC).unwrap();
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[test]
+fn dropped_handles_leave_nothing_behind() {
+    let server = MockServer::start(|_: &RemotingCommand| {
+        vec![Action::RespondAfter(Duration::from_millis(50), ok())]
+    })
+    .unwrap();
+    let c = client();
+    for _ in 0..100 {
+        drop(c.invoke_async(&server.addr(), req("x"), 10 * SEC));
+    }
+    assert_eq!(c.in_flight(), (0, 0));
+    std::thread::sleep(Duration::from_millis(150)); // the late answers are discarded
+    c.invoke_sync(&server.addr(), req("x"), SEC).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever bytes a server sends back, the client neither panics nor hangs: the call ends with a
+    /// response or an error, and the client keeps working.
+    #[test]
+    fn random_bytes_from_the_socket_never_panic(garbage in prop::collection::vec(any::<u8>(), 0..200), prefix in any::<bool>()) {
+        let mut bytes = garbage.clone();
+        if prefix {
+            // A plausible length prefix, so the decoder reaches the header parsers.
+            let mut framed = ((garbage.len() + 4) as u32).to_be_bytes().to_vec();
+            framed.extend_from_slice(&((garbage.len().min(0xFFFFFF)) as u32 & 0x00FF_FFFF).to_be_bytes());
+            framed.extend_from_slice(&garbage);
+            bytes = framed;
+        }
+        let server = MockServer::start(move |_: &RemotingCommand| vec![Action::Raw(bytes.clone()), Action::Close]).unwrap();
+        let c = client();
+        let _ = c.invoke_sync(&server.addr(), req("x"), Duration::from_millis(500));
+        c.shutdown();
+    }
+}
