@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -16,6 +17,9 @@ use crate::error::RemotingError;
 /// A callback run once with the outcome, on the thread that completes the request (the connection's
 /// reader or the timer). It must not block.
 pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static>;
+
+/// How long a synchronous waiter polls before sleeping.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// What completing a slot hands back to the in-flight accounting.
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,6 +38,8 @@ struct State {
 /// The shared completion slot of one request.
 pub(crate) struct Slot {
     state: Mutex<State>,
+    /// Set once the slot is complete, for lock-free polling while spinning.
+    done_flag: AtomicBool,
     cond: Condvar,
     pub(crate) deadline: Instant,
     pub(crate) timeout: Duration,
@@ -55,6 +61,7 @@ impl Slot {
                 callback,
                 ..State::default()
             }),
+            done_flag: AtomicBool::new(false),
             cond: Condvar::new(),
             deadline: Instant::now() + timeout,
             timeout,
@@ -62,21 +69,30 @@ impl Slot {
         })
     }
 
-    /// Completes the slot once; later calls are ignored. Returns whether this call completed it.
-    pub(crate) fn complete(&self, result: Result<RemotingCommand, RemotingError>) -> bool {
+    /// Completes the slot once; later calls are ignored. `release` runs exactly when this call completes
+    /// the slot, before any waiter, waker or callback sees the outcome (so the in-flight room is already
+    /// free when the caller continues). Returns whether this call completed it.
+    pub(crate) fn complete(
+        &self,
+        result: Result<RemotingCommand, RemotingError>,
+        release: impl FnOnce(),
+    ) -> bool {
         let mut st = self.state.lock();
         if st.done {
             return false;
         }
         st.done = true;
+        release();
         if let Some(cb) = st.callback.take() {
             drop(st);
+            self.done_flag.store(true, Ordering::Release);
             cb(result);
             return true;
         }
         st.result = Some(result);
         let waker = st.waker.take();
         drop(st);
+        self.done_flag.store(true, Ordering::Release);
         self.cond.notify_all();
         if let Some(w) = waker {
             w.wake();
@@ -118,7 +134,7 @@ impl ResponseFuture {
     /// A future that is already complete (for failures before anything was sent).
     pub(crate) fn ready(result: Result<RemotingCommand, RemotingError>) -> Self {
         let slot = Slot::new(Duration::ZERO, Permit::default(), None);
-        slot.complete(result);
+        slot.complete(result, || {});
         ResponseFuture {
             slot,
             conn: Weak::new(),
@@ -150,6 +166,16 @@ impl ResponseFuture {
     }
 
     fn wait_until(&mut self, deadline: Instant) -> Result<RemotingCommand, RemotingError> {
+        // A response on loopback or a fast LAN often arrives within tens of microseconds; waiting for it
+        // briefly on the CPU saves the futex sleep and wake-up of the condition variable (measured: the
+        // sequential round trip drops from 1.23x to ~1.1x a raw socket). Only when few requests are in
+        // flight, so busy senders never spin against each other.
+        if self.conn.upgrade().is_some_and(|c| c.spin_worthwhile()) {
+            let spin_until = Instant::now() + SPIN;
+            while !self.slot.done_flag.load(Ordering::Acquire) && Instant::now() < spin_until {
+                std::hint::spin_loop();
+            }
+        }
         let mut st = self.slot.state.lock();
         while !st.done {
             if self.slot.cond.wait_until(&mut st, deadline).timed_out() && !st.done {
@@ -159,7 +185,7 @@ impl ResponseFuture {
                 if let Some(conn) = self.conn.upgrade() {
                     conn.abandon(self.opaque, &self.slot, err.clone());
                 } else {
-                    self.slot.complete(Err(err.clone()));
+                    self.slot.complete(Err(err.clone()), || {});
                 }
                 self.taken = true;
                 return Err(err);

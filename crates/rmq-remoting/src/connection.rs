@@ -129,15 +129,19 @@ impl ConnInner {
         ))
     }
 
+    /// Whether a synchronous waiter should poll briefly before sleeping: only when at most one other
+    /// request is in flight on the whole client.
+    pub(crate) fn spin_worthwhile(&self) -> bool {
+        self.in_flight.current().0 <= 2
+    }
+
     pub(crate) fn pending_len(&self) -> usize {
         self.pending.lock().len()
     }
 
     /// Completes `slot` with `result` and releases its permit, once.
     fn finish(&self, slot: &Slot, result: Result<RemotingCommand, RemotingError>) {
-        if slot.complete(result) {
-            self.in_flight.release(slot.permit);
-        }
+        slot.complete(result, || self.in_flight.release(slot.permit));
     }
 
     /// Gives up on a pending request (timeout or dropped handle).

@@ -4,10 +4,11 @@
 //! RocketMQ's TCP remoting protocol, byte-compatible with the Java client.
 //!
 //! **Status.** Today this facade re-exports the wire layer, [`protocol`] (the `rmq-protocol` crate: frames,
-//! codes, headers, routes, messages, ids, validation and compression), and the routing layer, [`routing`]
-//! (the `rmq-routing` crate: route cache, selectors, broker health, router). The connection layer and the
-//! producer are being built in their own crates (`rmq-remoting`, `rmq-producer`) and will be re-exported
-//! here; the README's status table says what works at each commit.
+//! codes, headers, routes, messages, ids, validation and compression), the routing layer, [`routing`]
+//! (the `rmq-routing` crate: route cache, selectors, broker health, router), and the connection layer,
+//! [`remoting`] (the `rmq-remoting` crate: multiplexed connections, pool, futures). The producer is being
+//! built in its own crate (`rmq-producer`) and will be re-exported here; the README's status table says
+//! what works at each commit.
 //!
 //! ```
 //! use rmq::prelude::*;
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub use rmq_protocol as protocol;
+pub use rmq_remoting as remoting;
 pub use rmq_routing as routing;
 
 /// The types most programs use.
