@@ -8,7 +8,7 @@
 //! A zero-length string decodes as Java's `null`: a null remark is `None`, and ext entries with a null key or
 //! value are dropped (Java's `extFields.get` would return null for them anyway).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::code::{LanguageCode, MqVersion, SerializeType};
 use crate::command::RemotingCommand;
@@ -19,16 +19,10 @@ pub(crate) fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), En
     let code = i16::try_from(cmd.code).map_err(|_| EncodeError::CodeOutOfRange(cmd.code))?;
     let version =
         i16::try_from(cmd.version.0).map_err(|_| EncodeError::VersionOutOfRange(cmd.version.0))?;
-    dst.put_i16(code);
-    dst.put_u8(cmd.language.0);
-    dst.put_i16(version);
-    dst.put_i32(cmd.opaque);
-    dst.put_i32(cmd.flag);
-    let remark = cmd.remark.as_deref().unwrap_or("");
-    dst.put_i32(len_i32("remark", remark.len())?);
-    dst.put_slice(remark.as_bytes());
+    let remark = cmd.remark.as_deref().unwrap_or("").as_bytes();
+    let remark_len = len_i32("remark", remark.len())?;
     let mut ext_len = 0usize;
-    for (k, v) in cmd.ext_fields.iter() {
+    for (k, v) in cmd.ext_fields.iter_bytes() {
         if k.len() > i16::MAX as usize {
             return Err(EncodeError::FieldTooLong {
                 what: "ext field key",
@@ -38,14 +32,41 @@ pub(crate) fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), En
         }
         ext_len += 6 + k.len() + v.len();
     }
-    dst.put_i32(len_i32("ext fields", ext_len)?);
-    for (k, v) in cmd.ext_fields.iter() {
-        dst.put_i16(k.len() as i16);
-        dst.put_slice(k.as_bytes());
-        dst.put_i32(v.len() as i32);
-        dst.put_slice(v.as_bytes());
+    let ext_len_i32 = len_i32("ext fields", ext_len)?;
+    // Size the header once and fill it by slice copies: one bounds check per piece instead of a
+    // capacity check and possible growth per `BufMut::put_*`.
+    let total = 21 + remark.len() + ext_len;
+    let start = dst.len();
+    dst.resize(start + total, 0);
+    let mut w = SliceWriter { buf: &mut dst[start..], pos: 0 };
+    w.put(&code.to_be_bytes());
+    w.put(&[cmd.language.0]);
+    w.put(&version.to_be_bytes());
+    w.put(&cmd.opaque.to_be_bytes());
+    w.put(&cmd.flag.to_be_bytes());
+    w.put(&remark_len.to_be_bytes());
+    w.put(remark);
+    w.put(&ext_len_i32.to_be_bytes());
+    for (k, v) in cmd.ext_fields.iter_bytes() {
+        w.put(&(k.len() as i16).to_be_bytes());
+        w.put(k);
+        w.put(&(v.len() as i32).to_be_bytes());
+        w.put(v);
     }
     Ok(())
+}
+
+/// Writes pieces into a pre-sized slice.
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl SliceWriter<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
 }
 
 fn len_i32(what: &'static str, len: usize) -> Result<i32, EncodeError> {

@@ -163,6 +163,12 @@ impl StringMap {
             .map(|(k, v)| (&self.buf[k.clone()], &self.buf[v.clone()]))
     }
 
+    /// The entries as bytes, in insertion order (no UTF-8 boundary checks; for encoders).
+    pub(crate) fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let buf = self.buf.as_bytes();
+        self.entries.iter().map(move |(k, v)| (&buf[k.clone()], &buf[v.clone()]))
+    }
+
     /// Total bytes of live keys and values.
     pub fn text_len(&self) -> usize {
         self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
