@@ -38,7 +38,10 @@ pub(crate) fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), En
     let total = 21 + remark.len() + ext_len;
     let start = dst.len();
     dst.resize(start + total, 0);
-    let mut w = SliceWriter { buf: &mut dst[start..], pos: 0 };
+    let mut w = SliceWriter {
+        buf: &mut dst[start..],
+        pos: 0,
+    };
     w.put(&code.to_be_bytes());
     w.put(&[cmd.language.0]);
     w.put(&version.to_be_bytes());

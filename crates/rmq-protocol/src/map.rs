@@ -166,7 +166,9 @@ impl StringMap {
     /// The entries as bytes, in insertion order (no UTF-8 boundary checks; for encoders).
     pub(crate) fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         let buf = self.buf.as_bytes();
-        self.entries.iter().map(move |(k, v)| (&buf[k.clone()], &buf[v.clone()]))
+        self.entries
+            .iter()
+            .map(move |(k, v)| (&buf[k.clone()], &buf[v.clone()]))
     }
 
     /// Total bytes of live keys and values.

@@ -46,6 +46,8 @@ pub struct RemotingConfig {
     pub reconnect_backoff_max: Duration,
     /// How often the timer fails expired requests and closes idle connections. Default 10 ms.
     pub timer_tick: Duration,
+    /// Connections kept to each address; requests are spread over them in turn. Default 1 (as Java).
+    pub connections_per_addr: usize,
 }
 
 impl Default for RemotingConfig {
@@ -61,6 +63,7 @@ impl Default for RemotingConfig {
             reconnect_backoff: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(5),
             timer_tick: Duration::from_millis(10),
+            connections_per_addr: 1,
         }
     }
 }
@@ -72,6 +75,7 @@ struct Connecting {
 }
 
 enum Entry {
+    Empty,
     Ready(Arc<ConnInner>),
     Connecting(Arc<Connecting>),
     Failed {
@@ -83,7 +87,9 @@ enum Entry {
 
 struct ClientInner {
     config: RemotingConfig,
-    conns: Mutex<HashMap<String, Entry>>,
+    /// Per address, `connections_per_addr` slots.
+    conns: Mutex<HashMap<String, Vec<Entry>>>,
+    next_slot: std::sync::atomic::AtomicUsize,
     in_flight: Arc<InFlight>,
     handlers: Arc<Handlers>,
     hooks: RwLock<Vec<Arc<dyn RpcHook>>>,
@@ -106,7 +112,7 @@ pub struct RemotingClient {
 impl std::fmt::Debug for RemotingClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemotingClient")
-            .field("connections", &self.inner.conns.lock().len())
+            .field("connections", &self.connection_count())
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish()
     }
@@ -123,6 +129,7 @@ impl RemotingClient {
             )),
             config,
             conns: Mutex::new(HashMap::new()),
+            next_slot: std::sync::atomic::AtomicUsize::new(0),
             handlers: Arc::new(Handlers::default()),
             hooks: RwLock::new(Vec::new()),
             next_opaque: AtomicI32::new(1),
@@ -285,43 +292,49 @@ impl RemotingClient {
         Ok(future)
     }
 
-    /// The live connection to `addr`, connecting (once, for all concurrent callers) if needed.
+    /// A live connection to `addr`, connecting (once, for all concurrent callers of a slot) if needed.
     fn connection(&self, addr: &str) -> Result<Arc<ConnInner>, RemotingError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(RemotingError::Shutdown);
         }
-        let connecting = {
+        let n = self.inner.config.connections_per_addr.max(1);
+        let slot = if n == 1 {
+            0
+        } else {
+            self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % n
+        };
+        let (w, failures) = {
             let mut conns = self.inner.conns.lock();
-            match conns.get(addr) {
-                Some(Entry::Ready(c)) if !c.is_dead() => return Ok(c.clone()),
-                Some(Entry::Connecting(w)) => {
+            if !conns.contains_key(addr) {
+                conns.insert(addr.to_owned(), (0..n).map(|_| Entry::Empty).collect());
+            }
+            let entries = conns.get_mut(addr).ok_or(RemotingError::Shutdown)?;
+            let failures = match &entries[slot] {
+                Entry::Ready(c) if !c.is_dead() => return Ok(c.clone()),
+                Entry::Connecting(w) => {
                     let w = w.clone();
                     drop(conns);
                     return wait_connect(&w);
                 }
-                Some(Entry::Failed {
+                Entry::Failed {
                     retry_at, reason, ..
-                }) if *retry_at > Instant::now() => {
+                } if *retry_at > Instant::now() => {
                     return Err(RemotingError::Backoff {
                         addr: addr.to_owned(),
                         retry_in: retry_at.saturating_duration_since(Instant::now()),
                         reason: reason.clone(),
                     });
                 }
-                _ => {}
-            }
-            let failures = match conns.get(addr) {
-                Some(Entry::Failed { failures, .. }) => *failures,
+                Entry::Failed { failures, .. } => *failures,
                 _ => 0,
             };
             let w = Arc::new(Connecting {
                 done: Mutex::new(None),
                 cond: Condvar::new(),
             });
-            conns.insert(addr.to_owned(), Entry::Connecting(w.clone()));
+            entries[slot] = Entry::Connecting(w.clone());
             (w, failures)
         };
-        let (w, failures) = connecting;
         let cfg = &self.inner.config;
         let result = ConnInner::connect(
             addr,
@@ -332,25 +345,24 @@ impl RemotingClient {
         );
         {
             let mut conns = self.inner.conns.lock();
-            match &result {
-                Ok(c) => {
-                    conns.insert(addr.to_owned(), Entry::Ready(c.clone()));
-                }
+            let entry = match &result {
+                Ok(c) => Entry::Ready(c.clone()),
                 Err(e) => {
                     let wait = cfg
                         .reconnect_backoff
                         .saturating_mul(1u32 << failures.min(16))
                         .min(cfg.reconnect_backoff_max);
                     debug!(addr, error = %e, retry_in = ?wait, "connect failed");
-                    conns.insert(
-                        addr.to_owned(),
-                        Entry::Failed {
-                            retry_at: Instant::now() + wait,
-                            failures: failures + 1,
-                            reason: e.to_string(),
-                        },
-                    );
+                    Entry::Failed {
+                        retry_at: Instant::now() + wait,
+                        failures: failures + 1,
+                        reason: e.to_string(),
+                    }
                 }
+            };
+            // The slot may be gone if the connection was closed meanwhile; then nobody else waits on it.
+            if let Some(entries) = conns.get_mut(addr) {
+                entries[slot] = entry;
             }
         }
         *w.done.lock() = Some(result.clone());
@@ -365,22 +377,24 @@ impl RemotingClient {
         result
     }
 
-    /// Number of live connections.
-    pub fn connection_count(&self) -> usize {
-        self.inner
-            .conns
-            .lock()
-            .values()
-            .filter(|e| matches!(e, Entry::Ready(c) if !c.is_dead()))
-            .count()
+    /// Every ready connection with its address.
+    fn ready(&self) -> Vec<(String, Arc<ConnInner>)> {
+        ready_connections(&self.inner)
     }
 
-    /// Closes the connection to `addr`, failing its pending requests.
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.ready().iter().filter(|(_, c)| !c.is_dead()).count()
+    }
+
+    /// Closes the connections to `addr`, failing their pending requests.
     pub fn close_connection(&self, addr: &str) {
-        let entry = self.inner.conns.lock().remove(addr);
-        if let Some(Entry::Ready(c)) = entry {
-            c.poison("closed by the client");
-            c.join();
+        let entries = self.inner.conns.lock().remove(addr).unwrap_or_default();
+        for e in entries {
+            if let Entry::Ready(c) = e {
+                c.poison("closed by the client");
+                c.join();
+            }
         }
     }
 
@@ -403,16 +417,8 @@ impl RemotingClient {
         if let Some(h) = self.inner.timer.lock().take() {
             let _ = h.join();
         }
-        let conns: Vec<Arc<ConnInner>> = self
-            .inner
-            .conns
-            .lock()
-            .drain()
-            .filter_map(|(_, e)| match e {
-                Entry::Ready(c) => Some(c),
-                _ => None,
-            })
-            .collect();
+        let conns: Vec<Arc<ConnInner>> = self.ready().into_iter().map(|(_, c)| c).collect();
+        self.inner.conns.lock().clear();
         for c in &conns {
             c.fail_all("client shut down", |_| RemotingError::Shutdown);
         }
@@ -445,27 +451,20 @@ fn timer_loop(client: Weak<ClientInner>) {
             }
         }
         let now = Instant::now();
-        let conns: Vec<(String, Arc<ConnInner>)> = c
-            .conns
-            .lock()
-            .iter()
-            .filter_map(|(a, e)| match e {
-                Entry::Ready(conn) => Some((a.clone(), conn.clone())),
-                _ => None,
-            })
-            .collect();
-        for (addr, conn) in conns {
+        for (addr, conn) in ready_connections(&c) {
             conn.sweep(now);
             if !conn.is_dead()
                 && conn.pending_len() == 0
                 && conn.idle_for() >= c.config.idle_timeout
             {
                 debug!(addr = %addr, "closing idle connection");
-                let mut map = c.conns.lock();
-                if matches!(map.get(&addr), Some(Entry::Ready(x)) if Arc::ptr_eq(x, &conn)) {
-                    map.remove(&addr);
+                if let Some(entries) = c.conns.lock().get_mut(&addr) {
+                    for e in entries.iter_mut() {
+                        if matches!(e, Entry::Ready(x) if Arc::ptr_eq(x, &conn)) {
+                            *e = Entry::Empty;
+                        }
+                    }
                 }
-                drop(map);
                 conn.poison("idle");
                 conn.join();
             } else if conn.is_dead() {
@@ -473,4 +472,17 @@ fn timer_loop(client: Weak<ClientInner>) {
             }
         }
     }
+}
+
+fn ready_connections(c: &ClientInner) -> Vec<(String, Arc<ConnInner>)> {
+    c.conns
+        .lock()
+        .iter()
+        .flat_map(|(a, entries)| {
+            entries.iter().filter_map(move |e| match e {
+                Entry::Ready(conn) => Some((a.clone(), conn.clone())),
+                _ => None,
+            })
+        })
+        .collect()
 }

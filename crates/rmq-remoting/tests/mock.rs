@@ -542,3 +542,27 @@ proptest! {
         c.shutdown();
     }
 }
+
+#[test]
+fn several_connections_per_address_share_the_load() {
+    let server = MockServer::start(echo_with_delay).unwrap();
+    let c = RemotingClient::new(RemotingConfig {
+        connections_per_addr: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    for i in 0..30u8 {
+        assert_eq!(
+            c.invoke_sync(&server.addr(), req(vec![0, i]), SEC)
+                .unwrap()
+                .body[1],
+            i
+        );
+    }
+    assert_eq!(server.connections_accepted(), 3);
+    assert_eq!(c.connection_count(), 3);
+    c.close_connection(&server.addr());
+    assert_eq!(c.connection_count(), 0);
+    c.invoke_sync(&server.addr(), req(vec![0, 1]), SEC).unwrap();
+    c.shutdown();
+}
