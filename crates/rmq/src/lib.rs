@@ -6,9 +6,9 @@
 //! **Status.** Today this facade re-exports the wire layer, [`protocol`] (the `rmq-protocol` crate: frames,
 //! codes, headers, routes, messages, ids, validation and compression), the routing layer, [`routing`]
 //! (the `rmq-routing` crate: route cache, selectors, broker health, router), and the connection layer,
-//! [`remoting`] (the `rmq-remoting` crate: multiplexed connections, pool, futures). The producer is being
-//! built in its own crate (`rmq-producer`) and will be re-exported here; the README's status table says
-//! what works at each commit.
+//! [`remoting`] (the `rmq-remoting` crate: multiplexed connections, pool, futures), and a first slice of
+//! the producer, [`producer`] (the `rmq-producer` crate: start/shutdown, sync and oneway sends with
+//! retries in one deadline, routes, heartbeats). The README's status table says what works at each commit.
 //!
 //! ```
 //! use rmq::prelude::*;
@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub use rmq_producer as producer;
 pub use rmq_protocol as protocol;
 pub use rmq_remoting as remoting;
 pub use rmq_routing as routing;

@@ -1,0 +1,95 @@
+//! rmq-producer against the real servers, read back with the official Java client.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rmq_it::{Cluster, unique_topic};
+use rmq_producer::{Producer, ProducerConfig, SendStatus};
+use rmq_protocol::Message;
+
+fn producer(c: &Cluster) -> Producer {
+    let p = Producer::new(ProducerConfig::new(
+        "rmq_it_producer",
+        c.namesrv.to_string(),
+    ))
+    .unwrap();
+    p.start().unwrap();
+    p
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[test]
+fn sync_and_oneway_sends_are_read_back_identical() {
+    let Some(c) = Cluster::from_env("sync_and_oneway_sends_are_read_back_identical") else {
+        return;
+    };
+    let p = producer(&c);
+    let topic = unique_topic("rmq_producer"); // does not exist: created through TBW102
+    let mut small = Message::new(topic.clone(), "hello from the rmq producer");
+    small.set_tags("TagA");
+    small.set_keys(["order-1", "user-9"]);
+    small.put_user_property("origin", "rmq-it").unwrap();
+    let big = Message::new(
+        topic.clone(),
+        (0..10_240u32).map(|i| (i % 7) as u8).collect::<Vec<u8>>(),
+    );
+    let mut sent = Vec::new();
+    for m in [&small, &big, &small] {
+        let r = p.send_sync(m).unwrap();
+        assert_eq!(r.status, SendStatus::SendOk);
+        sent.push((r.msg_id.clone(), (*m).clone()));
+    }
+    let mut oneway = Message::new(topic.clone(), "oneway body");
+    oneway.set_tags("TagO");
+    p.send_oneway(&oneway).unwrap();
+    let got = c
+        .read_back(&topic, Duration::from_secs(30), |msgs| msgs.len() >= 4)
+        .unwrap();
+    assert_eq!(got.len(), 4, "{got:?}");
+    for (uniq, m) in &sent {
+        let g = got.iter().find(|g| g["uniqKey"] == uniq.as_str()).unwrap();
+        assert_eq!(g["bodySha256"].as_str().unwrap(), sha256_hex(&m.body));
+        for (k, v) in m.properties.iter() {
+            assert_eq!(g["properties"][k].as_str(), Some(v), "{k}");
+        }
+    }
+    let ow = got.iter().find(|g| g["tags"] == "TagO").unwrap();
+    assert_eq!(
+        ow["bodySha256"].as_str().unwrap(),
+        sha256_hex(b"oneway body")
+    );
+    assert!(
+        got.iter().any(|g| g["sysFlag"].as_i64() == Some(0x300)),
+        "the 10 KiB body travelled compressed"
+    );
+    let stats = p.get_stats();
+    assert_eq!(stats.sent, 3);
+    assert_eq!(stats.oneway, 1);
+    p.shutdown();
+}
+
+#[test]
+fn round_robin_spreads_over_every_broker() {
+    let Some(c) = Cluster::from_env("round_robin_spreads_over_every_broker") else {
+        return;
+    };
+    let p = producer(&c);
+    let topic = unique_topic("rmq_spread");
+    let brokers: BTreeSet<String> = (0..16)
+        .map(|i| {
+            p.send_sync(&Message::new(topic.clone(), format!("m{i}")))
+                .unwrap()
+                .broker_name
+        })
+        .collect();
+    assert_eq!(brokers.len(), c.brokers, "{brokers:?}");
+    let (ok, failed) = p.send_heartbeat_to_all_broker();
+    assert_eq!((ok, failed), (c.brokers, 0));
+    p.shutdown();
+}

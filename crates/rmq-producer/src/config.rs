@@ -1,0 +1,201 @@
+//! [`ProducerConfig`]: every setting of the producer, its default, and its validation.
+
+use std::time::Duration;
+
+use rmq_protocol::validate;
+use rmq_routing::RoutingStrategy;
+
+use crate::error::ProducerError;
+
+/// Producer settings. `Default` gives Java's defaults; [`ProducerConfig::validate`] is the one place that
+/// checks them (called by [`crate::Producer::start`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// Producer group (required; not `DEFAULT_PRODUCER`).
+    pub producer_group: String,
+    /// Client id sent in heartbeats; `None` builds Java's form `ip@pid#nanos`.
+    pub client_id: Option<String>,
+    /// Address the client id and message ids name. Default 127.0.0.1 (rmq does not probe interfaces).
+    pub client_ip: std::net::IpAddr,
+    /// Name servers, `"host:port;host:port"`; tried in turn when one fails.
+    pub namesrv_addr: String,
+    /// Total time a send may take, all retries included. Default 3 s.
+    pub send_msg_timeout: Duration,
+    /// Extra attempts (on another broker when possible) after a failed synchronous send. Default 2.
+    pub retry_times: u32,
+    /// Largest body, before compression. Default 4 MiB.
+    pub max_message_size: usize,
+    /// How often the routes of topics in use are refreshed from the name server. Default 30 s.
+    pub poll_name_server_interval: Duration,
+    /// How often heartbeats go to every master broker. Default 30 s.
+    pub heartbeat_broker_interval: Duration,
+    /// Timeout of name server and heartbeat calls. Default 3 s.
+    pub mq_client_api_timeout: Duration,
+    /// Java's latency fault tolerance. Default off, as in Java.
+    pub send_latency_enable: bool,
+    /// Bodies of at least this many bytes are compressed with zlib. Default 4096.
+    pub compress_msg_body_over: usize,
+    /// Retry on another broker when a broker stored the message with a degraded status (10/11/12).
+    /// Default false, as in Java (a retry may duplicate the message).
+    pub retry_another_broker_when_not_store_ok: bool,
+    /// Queues of a topic created automatically on first send. Default 4.
+    pub default_topic_queue_nums: i32,
+    /// How queues are chosen. Default round robin.
+    pub routing_strategy: RoutingStrategy,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            producer_group: String::new(),
+            client_id: None,
+            client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            namesrv_addr: "127.0.0.1:9876".into(),
+            send_msg_timeout: Duration::from_secs(3),
+            retry_times: 2,
+            max_message_size: validate::DEFAULT_MAX_MESSAGE_SIZE,
+            poll_name_server_interval: Duration::from_secs(30),
+            heartbeat_broker_interval: Duration::from_secs(30),
+            mq_client_api_timeout: Duration::from_secs(3),
+            send_latency_enable: false,
+            compress_msg_body_over: rmq_protocol::compress::DEFAULT_COMPRESS_THRESHOLD,
+            retry_another_broker_when_not_store_ok: false,
+            default_topic_queue_nums: 4,
+            routing_strategy: RoutingStrategy::RoundRobin,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// A configuration for `group` and `namesrv_addr`, everything else default.
+    pub fn new(group: impl Into<String>, namesrv_addr: impl Into<String>) -> Self {
+        ProducerConfig {
+            producer_group: group.into(),
+            namesrv_addr: namesrv_addr.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The name server addresses.
+    pub fn namesrv_list(&self) -> Vec<String> {
+        self.namesrv_addr
+            .split(';')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Checks every setting; the error names the field and why.
+    pub fn validate(&self) -> Result<(), ProducerError> {
+        let bad =
+            |field: &'static str, why: String| Err(ProducerError::Config { field, reason: why });
+        validate::producer_group(&self.producer_group).map_err(|e| ProducerError::Config {
+            field: "producer_group",
+            reason: e.to_string(),
+        })?;
+        let list = self.namesrv_list();
+        if list.is_empty() {
+            return bad("namesrv_addr", "no name server address given".into());
+        }
+        for a in &list {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return bad("namesrv_addr", format!("{a:?} is not host:port"));
+            }
+        }
+        if self.send_msg_timeout.is_zero() {
+            return bad("send_msg_timeout", "must be positive".into());
+        }
+        if self.retry_times > 16 {
+            return bad(
+                "retry_times",
+                format!("{} is more than 16", self.retry_times),
+            );
+        }
+        if self.max_message_size == 0 || self.max_message_size > 128 * 1024 * 1024 {
+            return bad(
+                "max_message_size",
+                format!("{} is outside 1..=128 MiB", self.max_message_size),
+            );
+        }
+        for (field, d) in [
+            ("poll_name_server_interval", self.poll_name_server_interval),
+            ("heartbeat_broker_interval", self.heartbeat_broker_interval),
+            ("mq_client_api_timeout", self.mq_client_api_timeout),
+        ] {
+            if d < Duration::from_millis(10) {
+                return bad(field, format!("{d:?} is shorter than 10 ms"));
+            }
+        }
+        if !(1..=1024).contains(&self.default_topic_queue_nums) {
+            return bad(
+                "default_topic_queue_nums",
+                format!("{} is outside 1..=1024", self.default_topic_queue_nums),
+            );
+        }
+        if self.routing_strategy == RoutingStrategy::Selector {
+            return bad(
+                "routing_strategy",
+                "Selector is chosen per call with send_with_selector".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err_field(c: &ProducerConfig) -> &'static str {
+        match c.validate() {
+            Err(ProducerError::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        let ok = ProducerConfig::new("PG", "127.0.0.1:9876;127.0.0.1:9877");
+        ok.validate().unwrap();
+        assert_eq!(ok.namesrv_list().len(), 2);
+        assert_eq!(
+            err_field(&ProducerConfig::new("", "127.0.0.1:9876")),
+            "producer_group"
+        );
+        assert_eq!(
+            err_field(&ProducerConfig::new("DEFAULT_PRODUCER", "127.0.0.1:9876")),
+            "producer_group"
+        );
+        assert_eq!(err_field(&ProducerConfig::new("PG", " ; ")), "namesrv_addr");
+        assert_eq!(
+            err_field(&ProducerConfig::new("PG", "localhost")),
+            "namesrv_addr"
+        );
+        assert_eq!(
+            err_field(&ProducerConfig::new("PG", "127.0.0.1:0")),
+            "namesrv_addr"
+        );
+        let mut c = ok.clone();
+        c.send_msg_timeout = Duration::ZERO;
+        assert_eq!(err_field(&c), "send_msg_timeout");
+        let mut c = ok.clone();
+        c.retry_times = 100;
+        assert_eq!(err_field(&c), "retry_times");
+        let mut c = ok.clone();
+        c.max_message_size = 0;
+        assert_eq!(err_field(&c), "max_message_size");
+        let mut c = ok.clone();
+        c.heartbeat_broker_interval = Duration::from_millis(1);
+        assert_eq!(err_field(&c), "heartbeat_broker_interval");
+        let mut c = ok.clone();
+        c.default_topic_queue_nums = 0;
+        assert_eq!(err_field(&c), "default_topic_queue_nums");
+        let mut c = ok;
+        c.routing_strategy = RoutingStrategy::Selector;
+        assert_eq!(err_field(&c), "routing_strategy");
+    }
+}

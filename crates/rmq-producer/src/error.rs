@@ -1,0 +1,142 @@
+//! [`ProducerError`]: why a start or a send failed, and what the caller can conclude.
+
+use std::time::Duration;
+
+use rmq_protocol::{ResponseCode, ValidationError};
+use rmq_remoting::RemotingError;
+use rmq_routing::RouteError;
+use thiserror::Error;
+
+/// Why a producer operation failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProducerError {
+    /// A setting is invalid.
+    #[error("invalid configuration `{field}`: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The producer is not running (not started yet, or shut down).
+    #[error("producer is {0}")]
+    State(&'static str),
+    /// The message was refused before anything was sent.
+    #[error("message refused: {0}")]
+    Validation(#[from] ValidationError),
+    /// No route for the topic, neither its own nor TBW102's.
+    #[error("no route for topic {topic:?}: {reason}")]
+    RouteNotFound {
+        /// The topic.
+        topic: String,
+        /// What the name servers said.
+        reason: String,
+    },
+    /// Routing found no usable queue.
+    #[error("cannot route: {0}")]
+    Route(#[from] RouteError),
+    /// The broker answered with an error code.
+    #[error("broker {broker} refused the send: {code} {remark:?}")]
+    Broker {
+        /// The broker's name.
+        broker: String,
+        /// The response code.
+        code: ResponseCode,
+        /// The broker's remark.
+        remark: Option<String>,
+    },
+    /// Every attempt failed; the last failure is kept.
+    #[error("send failed after {attempts} attempt(s) in {elapsed:?}; last: {last}")]
+    AttemptsExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        elapsed: Duration,
+        /// The last attempt's error.
+        last: Box<ProducerError>,
+        /// Whether an attempt may have stored the message (a timeout or lost connection after writing).
+        possibly_stored: bool,
+    },
+    /// A connection-layer failure.
+    #[error(transparent)]
+    Remoting(#[from] RemotingError),
+}
+
+impl ProducerError {
+    /// Whether the failure was a timeout (of the whole send or of its last attempt).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            ProducerError::Remoting(e) => e.is_timeout(),
+            ProducerError::AttemptsExhausted { last, .. } => last.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// Whether sending the same message again may succeed: connection problems, timeouts and the broker
+    /// codes Java retries on. Validation, configuration and state errors are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProducerError::Remoting(e) => {
+                !matches!(e, RemotingError::Shutdown | RemotingError::Encode(_))
+            }
+            ProducerError::Broker { code, .. } => code.is_java_retryable(),
+            ProducerError::AttemptsExhausted { last, .. } => last.is_retryable(),
+            ProducerError::RouteNotFound { .. } | ProducerError::Route(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the message may have reached a broker and been stored although the send failed (so a resend
+    /// may duplicate it).
+    pub fn possibly_stored(&self) -> bool {
+        match self {
+            ProducerError::Remoting(e) => !e.is_not_sent(),
+            ProducerError::AttemptsExhausted {
+                possibly_stored, ..
+            } => *possibly_stored,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicates() {
+        let t = ProducerError::Remoting(RemotingError::Timeout {
+            addr: "a".into(),
+            opaque: 1,
+            after: Duration::ZERO,
+        });
+        assert!(t.is_timeout() && t.is_retryable() && t.possibly_stored());
+        let c = ProducerError::Remoting(RemotingError::Connect {
+            addr: "a".into(),
+            reason: "refused".into(),
+        });
+        assert!(!c.is_timeout() && c.is_retryable() && !c.possibly_stored());
+        let busy = ProducerError::Broker {
+            broker: "b".into(),
+            code: ResponseCode::SYSTEM_BUSY,
+            remark: None,
+        };
+        assert!(busy.is_retryable() && !busy.possibly_stored());
+        let illegal = ProducerError::Broker {
+            broker: "b".into(),
+            code: ResponseCode::MESSAGE_ILLEGAL,
+            remark: None,
+        };
+        assert!(!illegal.is_retryable());
+        let v = ProducerError::Validation(ValidationError::EmptyBody);
+        assert!(!v.is_retryable() && !v.possibly_stored());
+        let all = ProducerError::AttemptsExhausted {
+            attempts: 3,
+            elapsed: Duration::from_secs(3),
+            last: Box::new(t),
+            possibly_stored: true,
+        };
+        assert!(all.is_timeout() && all.possibly_stored());
+    }
+}

@@ -1,0 +1,749 @@
+//! [`Producer`]: lifecycle, routes, the synchronous and oneway send paths, heartbeats.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress, should_compress};
+use rmq_protocol::header::{
+    GetRouteInfoRequestHeader, HeartbeatData, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader, UnregisterClientRequestHeader,
+};
+use rmq_protocol::message::property;
+use rmq_protocol::{
+    AUTO_CREATE_TOPIC, Message, RemotingCommand, RequestCode, ResponseCode, TopicRouteData,
+    UniqIdGenerator, validate,
+};
+use rmq_remoting::{RemotingClient, RemotingConfig, RemotingError};
+use rmq_routing::{
+    FailureKind, HealthPolicy, HealthRegistry, MessageRouter, RouterConfig, RoutingResult,
+    TopicBrokerMapping,
+};
+use tracing::{debug, warn};
+
+use crate::config::ProducerConfig;
+use crate::error::ProducerError;
+use crate::stats::{Counters, ProducerStats};
+
+/// How a stored message was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SendStatus {
+    /// Stored.
+    SendOk,
+    /// Stored, but flushing to disk timed out.
+    FlushDiskTimeout,
+    /// Stored, but replication to the slave timed out.
+    FlushSlaveTimeout,
+    /// Stored, but no slave was available.
+    SlaveNotAvailable,
+}
+
+impl SendStatus {
+    fn from_code(code: ResponseCode) -> Option<SendStatus> {
+        match code {
+            ResponseCode::SUCCESS => Some(SendStatus::SendOk),
+            ResponseCode::FLUSH_DISK_TIMEOUT => Some(SendStatus::FlushDiskTimeout),
+            ResponseCode::FLUSH_SLAVE_TIMEOUT => Some(SendStatus::FlushSlaveTimeout),
+            ResponseCode::SLAVE_NOT_AVAILABLE => Some(SendStatus::SlaveNotAvailable),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a successful send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendResult {
+    /// How it was stored.
+    pub status: SendStatus,
+    /// The client message id (UNIQ_KEY).
+    pub msg_id: String,
+    /// The broker's offset msgId.
+    pub offset_msg_id: String,
+    /// Topic.
+    pub topic: String,
+    /// Broker that stored it.
+    pub broker_name: String,
+    /// Queue id.
+    pub queue_id: i32,
+    /// Offset in the queue.
+    pub queue_offset: i64,
+    /// Transaction id, when the broker gives one.
+    pub transaction_id: Option<String>,
+    /// The broker's region.
+    pub region_id: String,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+const CREATED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPED: u8 = 2;
+
+pub(crate) struct Inner {
+    pub(crate) config: ProducerConfig,
+    client_id: String,
+    state: AtomicU8,
+    remoting: RemotingClient,
+    pub(crate) router: MessageRouter,
+    ids: UniqIdGenerator,
+    namesrv: Vec<String>,
+    namesrv_index: AtomicUsize,
+    fetch_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    pub(crate) counters: Counters,
+    stop: (Mutex<bool>, Condvar),
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    started_at: AtomicU64,
+}
+
+/// A RocketMQ producer. Cheap to clone and share across threads; every method takes `&self`.
+///
+/// ```no_run
+/// use rmq_producer::{Producer, ProducerConfig};
+/// use rmq_protocol::Message;
+///
+/// let producer = Producer::new(ProducerConfig::new("my_group", "127.0.0.1:9876"))?;
+/// producer.start()?;
+/// let result = producer.send_sync(&Message::new("TopicTest", "hello"))?;
+/// println!("stored as {} in queue {}", result.msg_id, result.queue_id);
+/// producer.shutdown();
+/// # Ok::<(), rmq_producer::ProducerError>(())
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("group", &self.inner.config.producer_group)
+            .field("client_id", &self.inner.client_id)
+            .field("state", &self.inner.state.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    /// A producer with `config` (validated here and again at start). Nothing connects yet.
+    pub fn new(config: ProducerConfig) -> Result<Producer, ProducerError> {
+        config.validate()?;
+        let now = Instant::now();
+        let pid = std::process::id();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let client_id = config
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("{}@{pid}#{nanos}", config.client_ip));
+        let remoting = RemotingClient::new(RemotingConfig::default())?;
+        let health = HealthRegistry::new(
+            HealthPolicy {
+                latency_fault_tolerance: config.send_latency_enable,
+                ..HealthPolicy::default()
+            },
+            now,
+        );
+        let router = MessageRouter::new(
+            Arc::new(TopicBrokerMapping::new(now)),
+            Arc::new(health),
+            RouterConfig {
+                random_seed: u64::from(nanos) | 1,
+                ..RouterConfig::default()
+            },
+        );
+        let instance_hash = nanos ^ pid.rotate_left(16);
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                namesrv: config.namesrv_list(),
+                ids: UniqIdGenerator::new(config.client_ip, pid, instance_hash),
+                config,
+                client_id,
+                state: AtomicU8::new(CREATED),
+                remoting,
+                router,
+                namesrv_index: AtomicUsize::new(0),
+                fetch_locks: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                stop: (Mutex::new(false), Condvar::new()),
+                threads: Mutex::new(Vec::new()),
+                started_at: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The client id brokers know this producer by.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// Starts the background threads (route refresh, heartbeats). Idempotent while running; a producer
+    /// that was shut down cannot start again.
+    pub fn start(&self) -> Result<(), ProducerError> {
+        match self.inner.state.compare_exchange(
+            CREATED,
+            RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(RUNNING) => return Ok(()),
+            Err(_) => return Err(ProducerError::State("shut down")),
+        }
+        self.inner.config.validate()?;
+        self.inner
+            .started_at
+            .store(now_ms() as u64, Ordering::Relaxed);
+        let mut threads = self.inner.threads.lock();
+        for (name, job) in [
+            ("rmq-route-refresh", Job::RouteRefresh),
+            ("rmq-heartbeat", Job::Heartbeat),
+        ] {
+            let inner = self.inner.clone();
+            let handle = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || background(inner, job))
+                .map_err(|e| ProducerError::Config {
+                    field: "threads",
+                    reason: e.to_string(),
+                })?;
+            threads.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Whether the producer is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// Stops sending, joins the background threads, tells every broker the client leaves
+    /// (UNREGISTER_CLIENT), and closes the connections. Idempotent.
+    pub fn shutdown(&self) {
+        if self.inner.state.swap(STOPPED, Ordering::AcqRel) == STOPPED {
+            return;
+        }
+        {
+            let (lock, cond) = &self.inner.stop;
+            *lock.lock() = true;
+            cond.notify_all();
+        }
+        for h in self.inner.threads.lock().drain(..) {
+            let _ = h.join();
+        }
+        let header = UnregisterClientRequestHeader {
+            client_id: self.inner.client_id.clone(),
+            producer_group: Some(self.inner.config.producer_group.clone()),
+            consumer_group: None,
+        };
+        let pending: Vec<_> = self
+            .inner
+            .broker_addrs(false)
+            .into_iter()
+            .map(|addr| {
+                let req = RemotingCommand::with_header(RequestCode::UNREGISTER_CLIENT, &header);
+                (
+                    addr.clone(),
+                    self.inner.remoting.invoke_async(
+                        &addr,
+                        req,
+                        self.inner.config.mq_client_api_timeout,
+                    ),
+                )
+            })
+            .collect();
+        for (addr, f) in pending {
+            if let Err(e) = f.wait() {
+                debug!(broker = %addr, error = %e, "unregister failed");
+            }
+        }
+        self.inner.remoting.shutdown();
+    }
+
+    fn check_running(&self) -> Result<(), ProducerError> {
+        match self.inner.state.load(Ordering::Acquire) {
+            RUNNING => Ok(()),
+            CREATED => Err(ProducerError::State("not started")),
+            _ => Err(ProducerError::State("shut down")),
+        }
+    }
+
+    /// Sends heartbeats to every master broker of the cached routes now, concurrently. Returns
+    /// `(succeeded, failed)`.
+    pub fn send_heartbeat_to_all_broker(&self) -> (usize, usize) {
+        self.inner.heartbeat()
+    }
+
+    /// Sends `message` and waits until it is stored, retrying on another broker (up to `retry_times`
+    /// more attempts) for connection errors, timeouts and the broker codes Java retries on, all within
+    /// `send_msg_timeout`. Each attempt gets an equal share of the time left, so a slow first attempt
+    /// cannot starve the retries. The message is not modified; its UNIQ_KEY is in the result.
+    pub fn send_sync(&self, message: &Message) -> Result<SendResult, ProducerError> {
+        self.check_running()?;
+        let started = Instant::now();
+        let result = self.inner.send_with_retries(message, started);
+        self.inner.counters.record(&result, started.elapsed());
+        result
+    }
+
+    /// Sends `message` once without waiting for the broker (oneway). Returns when the frame is written;
+    /// nothing tells whether the broker stored it.
+    pub fn send_oneway(&self, message: &Message) -> Result<(), ProducerError> {
+        self.check_running()?;
+        let inner = &self.inner;
+        let prepared = inner.prepare(message)?;
+        inner.ensure_route(&message.topic)?;
+        let r = inner.router.route_message(
+            &message.topic,
+            message,
+            inner.config.routing_strategy,
+            Instant::now(),
+        )?;
+        let req = inner.request(&prepared, &r);
+        inner
+            .remoting
+            .invoke_oneway(r.broker_addr(), req, inner.config.send_msg_timeout)?;
+        inner.counters.oneway.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A snapshot of the producer's counters, routes and broker health.
+    pub fn get_stats(&self) -> ProducerStats {
+        crate::stats::snapshot(&self.inner, self.is_running())
+    }
+}
+
+/// A message ready to go: its properties with UNIQ_KEY, its (possibly compressed) body and sysFlag.
+pub(crate) struct Prepared {
+    uniq_key: String,
+    properties: String,
+    body: Bytes,
+    sys_flag: i32,
+    topic: String,
+    flag: i32,
+}
+
+#[derive(Clone, Copy)]
+enum Job {
+    RouteRefresh,
+    Heartbeat,
+}
+
+fn background(inner: Arc<Inner>, job: Job) {
+    let interval = match job {
+        Job::RouteRefresh => inner.config.poll_name_server_interval,
+        Job::Heartbeat => inner.config.heartbeat_broker_interval,
+    };
+    // Heartbeats start at once (brokers learn the group before the first send); refreshes after a period.
+    let mut first = matches!(job, Job::Heartbeat);
+    loop {
+        if !first {
+            let (lock, cond) = &inner.stop;
+            let mut stop = lock.lock();
+            if !*stop {
+                cond.wait_for(&mut stop, interval);
+            }
+            if *stop {
+                return;
+            }
+        }
+        first = false;
+        match job {
+            Job::RouteRefresh => inner.refresh_routes(),
+            Job::Heartbeat => {
+                inner.heartbeat();
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn prepare(&self, message: &Message) -> Result<Prepared, ProducerError> {
+        // 32 hex characters of UNIQ_KEY plus "UNIQ_KEY", two separators.
+        const UNIQ_ROOM: usize = 8 + 2 + 56;
+        validate::message(message, self.config.max_message_size, UNIQ_ROOM)?;
+        let mut props = message.properties.clone();
+        let uniq_key = match message.uniq_key() {
+            Some(k) => k.to_owned(),
+            None => {
+                let k = self.ids.next_id(now_ms());
+                props.insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &k);
+                k
+            }
+        };
+        let mut properties = String::new();
+        rmq_protocol::message::encode_properties(&props, &mut properties);
+        let mut sys_flag = 0;
+        let body = if should_compress(message.body.len(), self.config.compress_msg_body_over) {
+            let (z, bits) = compress(&message.body, CompressionType::Zlib, DEFAULT_COMPRESS_LEVEL)
+                .map_err(|e| ProducerError::Config {
+                    field: "compression",
+                    reason: e.to_string(),
+                })?;
+            // Keep the original when compression does not help (random or already-compressed data).
+            if z.len() < message.body.len() {
+                sys_flag |= bits;
+                Bytes::from(z)
+            } else {
+                message.body.clone()
+            }
+        } else {
+            message.body.clone()
+        };
+        if props.get(property::TRANSACTION_PREPARED) == Some("true") {
+            sys_flag |= rmq_protocol::message::sys_flag::TRANSACTION_PREPARED_TYPE;
+        }
+        Ok(Prepared {
+            uniq_key,
+            properties,
+            body,
+            sys_flag,
+            topic: message.topic.clone(),
+            flag: message.flag,
+        })
+    }
+
+    fn request(&self, p: &Prepared, r: &RoutingResult) -> RemotingCommand {
+        let header = SendMessageRequestHeaderV2(SendMessageRequestHeader {
+            producer_group: self.config.producer_group.clone(),
+            topic: p.topic.clone(),
+            default_topic: AUTO_CREATE_TOPIC.to_owned(),
+            default_topic_queue_nums: self.config.default_topic_queue_nums,
+            queue_id: r.queue_id(),
+            sys_flag: p.sys_flag,
+            born_timestamp: now_ms(),
+            flag: p.flag,
+            properties: Some(p.properties.clone()),
+            reconsume_times: Some(0),
+            unit_mode: false,
+            batch: false,
+            max_reconsume_times: None,
+            broker_name: Some(r.broker_name().to_owned()),
+        });
+        RemotingCommand::with_header(RequestCode::SEND_MESSAGE_V2, &header)
+            .with_body(p.body.clone())
+    }
+
+    fn send_with_retries(
+        &self,
+        message: &Message,
+        started: Instant,
+    ) -> Result<SendResult, ProducerError> {
+        let prepared = self.prepare(message)?;
+        let deadline = started + self.config.send_msg_timeout;
+        let attempts = 1 + self.config.retry_times;
+        let mut last_broker: Option<String> = None;
+        let mut last_err: Option<ProducerError> = None;
+        let mut possibly_stored = false;
+        let mut made = 0;
+        for attempt in 0..attempts {
+            let now = Instant::now();
+            let remaining = deadline.saturating_duration_since(now);
+            if remaining.is_zero() {
+                break;
+            }
+            made += 1;
+            if let Err(e) = self.ensure_route(&message.topic) {
+                last_err = Some(e);
+                continue;
+            }
+            let routed = self.router.route_retry(
+                &message.topic,
+                message,
+                self.config.routing_strategy,
+                last_broker.as_deref(),
+                now,
+            );
+            let r = match routed {
+                Ok(r) => r,
+                Err(e) => {
+                    last_err = Some(e.into());
+                    continue;
+                }
+            };
+            // An equal share of the time left, but never less than 100 ms (or what is left).
+            let share = remaining / (attempts - attempt);
+            let timeout = share.max(Duration::from_millis(100)).min(remaining);
+            let req = self.request(&prepared, &r);
+            let sent_at = Instant::now();
+            let outcome = self.remoting.invoke_sync(r.broker_addr(), req, timeout);
+            let latency = sent_at.elapsed();
+            if attempt > 0 {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            match outcome {
+                Ok(resp) => match SendStatus::from_code(resp.response_code()) {
+                    Some(status) => {
+                        self.router
+                            .report_result(r.broker_name(), latency, Instant::now());
+                        let result = self.result(&prepared, &r, &resp, status, made)?;
+                        if status != SendStatus::SendOk
+                            && self.config.retry_another_broker_when_not_store_ok
+                            && attempt + 1 < attempts
+                        {
+                            last_broker = Some(r.broker_name().to_owned());
+                            last_err = Some(ProducerError::Broker {
+                                broker: r.broker_name().to_owned(),
+                                code: resp.response_code(),
+                                remark: resp.remark.clone(),
+                            });
+                            possibly_stored = true;
+                            continue;
+                        }
+                        return Ok(result);
+                    }
+                    None => {
+                        let code = resp.response_code();
+                        let err = ProducerError::Broker {
+                            broker: r.broker_name().to_owned(),
+                            code,
+                            remark: resp.remark,
+                        };
+                        if !code.is_java_retryable() {
+                            return Err(err);
+                        }
+                        self.router.report_failure(
+                            r.broker_name(),
+                            FailureKind::Broker,
+                            latency,
+                            Instant::now(),
+                        );
+                        last_broker = Some(r.broker_name().to_owned());
+                        last_err = Some(err);
+                    }
+                },
+                Err(e) => {
+                    let kind = if e.is_timeout() {
+                        FailureKind::Timeout
+                    } else {
+                        FailureKind::Connection
+                    };
+                    self.router
+                        .report_failure(r.broker_name(), kind, latency, Instant::now());
+                    possibly_stored |= !e.is_not_sent();
+                    last_broker = Some(r.broker_name().to_owned());
+                    if matches!(e, RemotingError::Shutdown) {
+                        return Err(e.into());
+                    }
+                    last_err = Some(e.into());
+                }
+            }
+        }
+        let last = last_err.unwrap_or(ProducerError::Remoting(RemotingError::Timeout {
+            addr: String::new(),
+            opaque: 0,
+            after: self.config.send_msg_timeout,
+        }));
+        Err(ProducerError::AttemptsExhausted {
+            attempts: made,
+            elapsed: started.elapsed(),
+            last: Box::new(last),
+            possibly_stored,
+        })
+    }
+
+    fn result(
+        &self,
+        p: &Prepared,
+        r: &RoutingResult,
+        resp: &RemotingCommand,
+        status: SendStatus,
+        attempts: u32,
+    ) -> Result<SendResult, ProducerError> {
+        let h: SendMessageResponseHeader =
+            resp.decode_header().map_err(|e| ProducerError::Broker {
+                broker: r.broker_name().to_owned(),
+                code: resp.response_code(),
+                remark: Some(format!("unreadable send response: {e}")),
+            })?;
+        Ok(SendResult {
+            status,
+            msg_id: p.uniq_key.clone(),
+            offset_msg_id: h.msg_id,
+            topic: p.topic.clone(),
+            broker_name: r.broker_name().to_owned(),
+            queue_id: h.queue_id,
+            queue_offset: h.queue_offset,
+            transaction_id: h.transaction_id,
+            region_id: h.region.unwrap_or_else(|| "DefaultRegion".into()),
+            attempts,
+        })
+    }
+
+    /// Asks the name servers for `topic`'s route, trying each in turn. `Ok(None)`: the topic does not exist.
+    fn fetch_route(&self, topic: &str) -> Result<Option<TopicRouteData>, ProducerError> {
+        let n = self.namesrv.len();
+        let start = self.namesrv_index.load(Ordering::Relaxed);
+        let mut last = String::from("no name server");
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let addr = &self.namesrv[idx];
+            let req = RemotingCommand::with_header(
+                RequestCode::GET_ROUTEINFO_BY_TOPIC,
+                &GetRouteInfoRequestHeader::new(topic),
+            );
+            match self
+                .remoting
+                .invoke_sync(addr, req, self.config.mq_client_api_timeout)
+            {
+                Ok(resp) if resp.response_code() == ResponseCode::SUCCESS => {
+                    self.namesrv_index.store(idx, Ordering::Relaxed);
+                    return TopicRouteData::decode(&resp.body).map(Some).map_err(|e| {
+                        ProducerError::RouteNotFound {
+                            topic: topic.to_owned(),
+                            reason: format!("{addr} sent an unreadable route: {e}"),
+                        }
+                    });
+                }
+                Ok(resp) if resp.response_code() == ResponseCode::TOPIC_NOT_EXIST => {
+                    self.namesrv_index.store(idx, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                Ok(resp) => {
+                    last = format!("{addr} answered {} {:?}", resp.response_code(), resp.remark)
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(ProducerError::RouteNotFound {
+            topic: topic.to_owned(),
+            reason: last,
+        })
+    }
+
+    /// Makes sure `topic` has publish queues: its own route, or one derived from TBW102 so the broker
+    /// creates the topic on the first send. One fetch per topic at a time; concurrent callers wait for it.
+    pub(crate) fn ensure_route(&self, topic: &str) -> Result<(), ProducerError> {
+        let now = Instant::now();
+        let mapping = self.router.mapping();
+        if mapping.with_available_queues(topic, now, |i| i.ok()) == Some(true) {
+            return Ok(());
+        }
+        let lock = self
+            .fetch_locks
+            .lock()
+            .entry(topic.to_owned())
+            .or_default()
+            .clone();
+        let _guard = lock.lock();
+        if mapping.with_available_queues(topic, Instant::now(), |i| i.ok()) == Some(true) {
+            return Ok(());
+        }
+        let result = match self.fetch_route(topic)? {
+            Some(route) => {
+                mapping.update_route_info(topic, route, Instant::now());
+                Ok(())
+            }
+            None => match self.fetch_route(AUTO_CREATE_TOPIC)? {
+                Some(tbw) => {
+                    mapping.update_from_default_route(topic, tbw, self.config.default_topic_queue_nums, Instant::now());
+                    Ok(())
+                }
+                None => Err(ProducerError::RouteNotFound {
+                    topic: topic.to_owned(),
+                    reason: "the topic does not exist and the name server has no TBW102 route (autoCreateTopicEnable=false?)".into(),
+                }),
+            },
+        };
+        self.fetch_locks.lock().remove(topic);
+        result
+    }
+
+    fn refresh_routes(&self) {
+        let now = Instant::now();
+        for topic in self.router.mapping().topics() {
+            match self.fetch_route(&topic) {
+                Ok(Some(route)) => {
+                    if self
+                        .router
+                        .mapping()
+                        .update_route_info(&topic, route, Instant::now())
+                    {
+                        debug!(topic, "route changed");
+                    }
+                }
+                // Still not created (a TBW102-derived route stays until the broker registers the topic).
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(topic, error = %e, "route refresh failed; keeping the last known route");
+                    self.router
+                        .mapping()
+                        .mark_refresh_failed(&topic, e.to_string(), now);
+                }
+            }
+        }
+        self.router
+            .mapping()
+            .clear_expired_routes(Duration::from_secs(600), Instant::now());
+    }
+
+    /// Broker addresses from the cached routes: masters only, or every address.
+    fn broker_addrs(&self, masters_only: bool) -> BTreeSet<String> {
+        let mapping = self.router.mapping();
+        let mut out = BTreeSet::new();
+        for topic in mapping.topics() {
+            if let Some(route) = mapping.route(&topic) {
+                for b in &route.broker_datas {
+                    for (id, addr) in &b.broker_addrs {
+                        if !masters_only || *id == rmq_protocol::route::MASTER_ID {
+                            out.insert(addr.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn heartbeat(&self) -> (usize, usize) {
+        let data =
+            HeartbeatData::producer(self.client_id.clone(), [self.config.producer_group.clone()]);
+        let pending: Vec<_> = self
+            .broker_addrs(true)
+            .into_iter()
+            .map(|addr| {
+                let req = data.to_request();
+                let f = self
+                    .remoting
+                    .invoke_async(&addr, req, self.config.mq_client_api_timeout);
+                (addr, f)
+            })
+            .collect();
+        let (mut ok, mut failed) = (0, 0);
+        for (addr, f) in pending {
+            match f.wait() {
+                Ok(r) if r.response_code() == ResponseCode::SUCCESS => ok += 1,
+                Ok(r) => {
+                    failed += 1;
+                    warn!(broker = %addr, code = %r.response_code(), "heartbeat refused");
+                }
+                Err(e) => {
+                    failed += 1;
+                    warn!(broker = %addr, error = %e, "heartbeat failed");
+                }
+            }
+        }
+        self.counters
+            .heartbeats_ok
+            .fetch_add(ok as u64, Ordering::Relaxed);
+        self.counters
+            .heartbeats_failed
+            .fetch_add(failed as u64, Ordering::Relaxed);
+        (ok, failed)
+    }
+}

@@ -1,0 +1,323 @@
+//! The producer against mock name servers and brokers: retries, deadlines, validation, lifecycle.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmq_producer::{Producer, ProducerConfig, ProducerError, SendStatus};
+use rmq_protocol::header::{HeartbeatData, SendMessageRequestHeaderV2};
+use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
+use rmq_protocol::{Message, RemotingCommand, RequestCode, ResponseCode, ValidationError};
+use rmq_testkit::{Action, MockServer, error, ok, route_response, send_ok};
+
+fn route(brokers: &[(&str, &str)]) -> TopicRouteData {
+    let mut r = TopicRouteData::default();
+    for (name, addr) in brokers {
+        let mut b = BrokerData {
+            broker_name: (*name).into(),
+            cluster: "C".into(),
+            ..Default::default()
+        };
+        b.broker_addrs.insert(0, (*addr).into());
+        r.broker_datas.push(b);
+        r.queue_datas.push(QueueData {
+            broker_name: (*name).into(),
+            perm: 6,
+            read_queue_nums: 2,
+            write_queue_nums: 2,
+            topic_sys_flag: 0,
+        });
+    }
+    r
+}
+
+/// A broker answering sends with `send`, and heartbeats and unregisters with SUCCESS.
+fn broker(send: impl Fn(&RemotingCommand) -> Vec<Action> + Send + Sync + 'static) -> MockServer {
+    MockServer::start(move |r: &RemotingCommand| match r.request_code() {
+        RequestCode::SEND_MESSAGE_V2 => send(r),
+        _ => vec![Action::Respond(ok())],
+    })
+    .unwrap()
+}
+
+fn namesrv(route: TopicRouteData) -> MockServer {
+    MockServer::start(move |r: &RemotingCommand| {
+        if r.ext_fields.get("topic") == Some("Missing") {
+            return vec![Action::Respond(error(
+                ResponseCode::TOPIC_NOT_EXIST,
+                "No topic route info",
+            ))];
+        }
+        vec![Action::Respond(route_response(&route))]
+    })
+    .unwrap()
+}
+
+fn producer(ns: &MockServer, tweak: impl FnOnce(&mut ProducerConfig)) -> Producer {
+    let mut cfg = ProducerConfig::new("rmq_test_group", ns.addr());
+    tweak(&mut cfg);
+    let p = Producer::new(cfg).unwrap();
+    p.start().unwrap();
+    p
+}
+
+#[test]
+fn retries_on_another_broker_after_a_retryable_code() {
+    let busy = broker(|_| {
+        vec![Action::Respond(error(
+            ResponseCode::SYSTEM_BUSY,
+            "[REJECTREQUEST]system busy",
+        ))]
+    });
+    let good = broker(|_| vec![Action::Respond(send_ok(1, 42))]);
+    let ns = namesrv(route(&[
+        ("broker-a", &busy.addr()),
+        ("broker-b", &good.addr()),
+    ]));
+    let p = producer(&ns, |_| {});
+    for _ in 0..6 {
+        let r = p.send_sync(&Message::new("T", "hello")).unwrap();
+        assert_eq!(r.broker_name, "broker-b");
+        assert_eq!(r.status, SendStatus::SendOk);
+        assert_eq!(r.queue_offset, 42);
+        assert_eq!(r.msg_id.len(), 32);
+    }
+    let s = p.get_stats();
+    assert_eq!(s.sent, 6);
+    assert!(
+        s.retries >= 1,
+        "some sends went to the busy broker first: {s:?}"
+    );
+    assert_eq!(good.received_count(RequestCode::SEND_MESSAGE_V2.0), 6);
+    p.shutdown();
+}
+
+#[test]
+fn non_retryable_codes_fail_at_once_with_the_remark() {
+    let illegal = broker(|_| {
+        vec![Action::Respond(error(
+            ResponseCode::MESSAGE_ILLEGAL,
+            "too big for me",
+        ))]
+    });
+    let ns = namesrv(route(&[("broker-a", &illegal.addr())]));
+    let p = producer(&ns, |_| {});
+    let e = p.send_sync(&Message::new("T", "x")).unwrap_err();
+    match &e {
+        ProducerError::Broker { code, remark, .. } => {
+            assert_eq!(*code, ResponseCode::MESSAGE_ILLEGAL);
+            assert_eq!(remark.as_deref(), Some("too big for me"));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!e.is_retryable() && !e.possibly_stored());
+    assert_eq!(illegal.received_count(RequestCode::SEND_MESSAGE_V2.0), 1);
+}
+
+#[test]
+fn a_silent_broker_leaves_time_for_the_retry() {
+    let silent = broker(|_| vec![Action::Never]);
+    let good = broker(|_| vec![Action::Respond(send_ok(0, 7))]);
+    let ns = namesrv(route(&[
+        ("broker-a", &silent.addr()),
+        ("broker-b", &good.addr()),
+    ]));
+    let p = producer(&ns, |c| c.send_msg_timeout = Duration::from_millis(900));
+    for _ in 0..4 {
+        let started = Instant::now();
+        let r = p.send_sync(&Message::new("T", "x")).unwrap();
+        assert_eq!(r.broker_name, "broker-b");
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "within the one deadline: {:?}",
+            started.elapsed()
+        );
+    }
+    // Every broker silent: one error after the deadline, flagged as possibly stored.
+    let silent_b = broker(|_| vec![Action::Never]);
+    let ns2 = namesrv(route(&[
+        ("broker-a", &silent.addr()),
+        ("broker-b", &silent_b.addr()),
+    ]));
+    let p2 = producer(&ns2, |c| c.send_msg_timeout = Duration::from_millis(600));
+    let started = Instant::now();
+    let e = p2.send_sync(&Message::new("T", "x")).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.is_timeout() && e.possibly_stored(), "{e}");
+    assert!(
+        matches!(e, ProducerError::AttemptsExhausted { attempts: 3, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_send_request_carries_what_java_sends() {
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let b = broker(move |r| {
+        s2.lock().push(r.clone());
+        vec![Action::Respond(send_ok(0, 1))]
+    });
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    let mut m = Message::new("T", vec![b'z'; 5000]);
+    m.set_tags("TagA");
+    m.set_keys(["k1"]);
+    m.flag = 9;
+    let r = p.send_sync(&m).unwrap();
+    let req = seen.lock()[0].clone();
+    let h: SendMessageRequestHeaderV2 = req.decode_header().unwrap();
+    assert_eq!(h.0.producer_group, "rmq_test_group");
+    assert_eq!(h.0.topic, "T");
+    assert_eq!(h.0.default_topic, "TBW102");
+    assert_eq!(h.0.default_topic_queue_nums, 4);
+    assert_eq!(
+        h.0.sys_flag, 0x301,
+        "5000 bytes of one letter are compressed"
+    );
+    assert_eq!(h.0.flag, 9);
+    assert_eq!(h.0.broker_name.as_deref(), Some("broker-a"));
+    let props = rmq_protocol::message::decode_properties(h.0.properties.as_deref().unwrap());
+    assert_eq!(props.get("UNIQ_KEY"), Some(r.msg_id.as_str()));
+    assert_eq!(props.get("TAGS"), Some("TagA"));
+    assert_eq!(props.get("KEYS"), Some("k1"));
+    assert!(req.body.len() < 5000);
+    assert_eq!(
+        rmq_protocol::compress::decompress(&req.body, 0x301, 5000).unwrap(),
+        vec![b'z'; 5000]
+    );
+    assert_eq!(m.uniq_key(), None, "the caller's message is not modified");
+}
+
+#[test]
+fn validation_and_state_errors_come_before_any_network_io() {
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let cfg = ProducerConfig::new("rmq_test_group", ns.addr());
+    let p = Producer::new(cfg).unwrap();
+    assert_eq!(
+        p.send_sync(&Message::new("T", "x")).unwrap_err(),
+        ProducerError::State("not started")
+    );
+    p.start().unwrap();
+    p.start().unwrap(); // idempotent
+    let cases = [
+        (Message::new("T", ""), ValidationError::EmptyBody),
+        (Message::new("", "x"), ValidationError::BlankTopic),
+        (
+            Message::new("T", vec![0u8; 4 * 1024 * 1024 + 1]),
+            ValidationError::BodyTooLarge {
+                len: 4 * 1024 * 1024 + 1,
+                max: 4 * 1024 * 1024,
+            },
+        ),
+    ];
+    for (m, want) in cases {
+        assert_eq!(
+            p.send_sync(&m).unwrap_err(),
+            ProducerError::Validation(want.clone())
+        );
+        assert_eq!(
+            p.send_oneway(&m).unwrap_err(),
+            ProducerError::Validation(want)
+        );
+    }
+    let mut sep = Message::new("T", "x");
+    sep.set_tags("a\u{1}b");
+    assert!(matches!(
+        p.send_sync(&sep),
+        Err(ProducerError::Validation(
+            ValidationError::PropertySeparator { .. }
+        ))
+    ));
+    assert_eq!(ns.received().len(), 0, "nothing reached the name server");
+    assert_eq!(b.received_count(RequestCode::SEND_MESSAGE_V2.0), 0);
+    p.shutdown();
+    p.shutdown();
+    assert_eq!(
+        p.send_sync(&Message::new("T", "x")).unwrap_err(),
+        ProducerError::State("shut down")
+    );
+    assert_eq!(p.start().unwrap_err(), ProducerError::State("shut down"));
+    assert!(matches!(
+        Producer::new(ProducerConfig::new("bad group", "127.0.0.1:9876")),
+        Err(ProducerError::Config {
+            field: "producer_group",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn missing_topics_route_through_tbw102() {
+    let b = broker(|_| vec![Action::Respond(send_ok(3, 0))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    let r = p.send_sync(&Message::new("Missing", "x")).unwrap();
+    assert_eq!(r.topic, "Missing");
+    let asked: Vec<_> = ns
+        .received()
+        .iter()
+        .map(|r| r.ext_fields.get("topic").unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(asked, ["Missing", "TBW102"]);
+    assert!(
+        p.get_stats()
+            .routes
+            .iter()
+            .any(|s| s.topic == "Missing" && s.from_default_topic)
+    );
+}
+
+#[test]
+fn heartbeats_and_unregister_reach_every_broker() {
+    let a = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[("broker-a", &a.addr()), ("broker-b", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    p.send_sync(&Message::new("T", "x")).unwrap();
+    assert_eq!(p.send_heartbeat_to_all_broker(), (2, 0));
+    let hb = a
+        .received()
+        .into_iter()
+        .find(|r| r.request_code() == RequestCode::HEART_BEAT)
+        .unwrap();
+    let data = HeartbeatData::decode(&hb.body).unwrap();
+    assert_eq!(data.client_id, p.client_id());
+    assert_eq!(data.producer_data_set[0].group_name, "rmq_test_group");
+    p.shutdown();
+    for s in [&a, &b] {
+        assert_eq!(s.received_count(RequestCode::UNREGISTER_CLIENT.0), 1);
+    }
+    let stats = p.get_stats();
+    assert!(!stats.running);
+    assert_eq!(stats.heartbeats_ok, 2);
+}
+
+#[test]
+fn a_failing_name_server_falls_over_to_the_next_and_keeps_cached_routes() {
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let good = namesrv(route(&[("broker-a", &b.addr())]));
+    let dead = MockServer::start(|_: &RemotingCommand| vec![Action::Close]).unwrap();
+    let cfg = ProducerConfig {
+        poll_name_server_interval: Duration::from_millis(50),
+        ..ProducerConfig::new("rmq_test_group", format!("{};{}", dead.addr(), good.addr()))
+    };
+    let p = Producer::new(cfg).unwrap();
+    p.start().unwrap();
+    p.send_sync(&Message::new("T", "x")).unwrap();
+    good.stop();
+    dead.stop();
+    std::thread::sleep(Duration::from_millis(300)); // refreshes fail
+    let r = p.send_sync(&Message::new("T", "y")).unwrap();
+    assert_eq!(r.broker_name, "broker-a");
+    let s = p.get_stats();
+    let t = s.routes.iter().find(|r| r.topic == "T").unwrap();
+    assert!(t.stale && t.last_error.is_some(), "{t:?}");
+    p.shutdown();
+}
