@@ -328,6 +328,51 @@ impl Producer {
     }
 }
 
+/// One send in progress: what is being sent and how its attempts went so far.
+pub(crate) struct SendState {
+    pub(crate) prepared: Prepared,
+    /// The caller's message (for routing by key); its properties lack the UNIQ_KEY, which is in `prepared`.
+    pub(crate) message: Message,
+    pub(crate) started: Instant,
+    deadline: Instant,
+    attempts: u32,
+    made: u32,
+    last_broker: Option<String>,
+    last_err: Option<ProducerError>,
+    possibly_stored: bool,
+}
+
+impl SendState {
+    pub(crate) fn new(inner: &Inner, message: &Message, started: Instant) -> Result<SendState, ProducerError> {
+        Ok(SendState {
+            prepared: inner.prepare(message)?,
+            message: message.clone(),
+            started,
+            deadline: started + inner.config.send_msg_timeout,
+            attempts: 1 + inner.config.retry_times,
+            made: 0,
+            last_broker: None,
+            last_err: None,
+            possibly_stored: false,
+        })
+    }
+}
+
+/// What a send does next.
+pub(crate) enum Next {
+    /// Send `request` to the routed broker with `timeout`.
+    Attempt {
+        /// Where.
+        routing: RoutingResult,
+        /// What.
+        request: RemotingCommand,
+        /// For how long.
+        timeout: Duration,
+    },
+    /// The send is over.
+    Done(Result<SendResult, ProducerError>),
+}
+
 /// A message ready to go: its properties with UNIQ_KEY, its (possibly compressed) body and sysFlag.
 pub(crate) struct Prepared {
     uniq_key: String,
@@ -439,122 +484,125 @@ impl Inner {
             .with_body(p.body.clone())
     }
 
-    fn send_with_retries(
-        &self,
-        message: &Message,
-        started: Instant,
-    ) -> Result<SendResult, ProducerError> {
-        let prepared = self.prepare(message)?;
-        let deadline = started + self.config.send_msg_timeout;
-        let attempts = 1 + self.config.retry_times;
-        let mut last_broker: Option<String> = None;
-        let mut last_err: Option<ProducerError> = None;
-        let mut possibly_stored = false;
-        let mut made = 0;
-        for attempt in 0..attempts {
-            let now = Instant::now();
-            let remaining = deadline.saturating_duration_since(now);
-            if remaining.is_zero() {
-                break;
-            }
-            made += 1;
-            if let Err(e) = self.ensure_route(&message.topic) {
-                last_err = Some(e);
-                continue;
-            }
-            let routed = self.router.route_retry(
-                &message.topic,
-                message,
-                self.config.routing_strategy,
-                last_broker.as_deref(),
-                now,
-            );
-            let r = match routed {
-                Ok(r) => r,
-                Err(e) => {
-                    last_err = Some(e.into());
-                    continue;
-                }
-            };
-            // An equal share of the time left, but never less than 100 ms (or what is left).
-            let share = remaining / (attempts - attempt);
-            let timeout = share.max(Duration::from_millis(100)).min(remaining);
-            let req = self.request(&prepared, &r);
-            let sent_at = Instant::now();
-            let outcome = self.remoting.invoke_sync(r.broker_addr(), req, timeout);
-            let latency = sent_at.elapsed();
-            if attempt > 0 {
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            }
-            match outcome {
-                Ok(resp) => match SendStatus::from_code(resp.response_code()) {
-                    Some(status) => {
-                        self.router
-                            .report_result(r.broker_name(), latency, Instant::now());
-                        let result = self.result(&prepared, &r, &resp, status, made)?;
-                        if status != SendStatus::SendOk
-                            && self.config.retry_another_broker_when_not_store_ok
-                            && attempt + 1 < attempts
-                        {
-                            last_broker = Some(r.broker_name().to_owned());
-                            last_err = Some(ProducerError::Broker {
-                                broker: r.broker_name().to_owned(),
-                                code: resp.response_code(),
-                                remark: resp.remark.clone(),
-                            });
-                            possibly_stored = true;
-                            continue;
-                        }
-                        return Ok(result);
+    /// Sends with retries on the calling thread.
+    fn send_with_retries(&self, message: &Message, started: Instant) -> Result<SendResult, ProducerError> {
+        let mut st = SendState::new(self, message, started)?;
+        loop {
+            match self.next_attempt(&mut st) {
+                Next::Done(r) => return r,
+                Next::Attempt { routing, request, timeout } => {
+                    let sent_at = Instant::now();
+                    let outcome = self.remoting.invoke_sync(routing.broker_addr(), request, timeout);
+                    if let Some(r) = self.on_outcome(&mut st, &routing, outcome, sent_at.elapsed()) {
+                        return r;
                     }
-                    None => {
-                        let code = resp.response_code();
-                        let err = ProducerError::Broker {
-                            broker: r.broker_name().to_owned(),
-                            code,
-                            remark: resp.remark,
-                        };
-                        if !code.is_java_retryable() {
-                            return Err(err);
-                        }
-                        self.router.report_failure(
-                            r.broker_name(),
-                            FailureKind::Broker,
-                            latency,
-                            Instant::now(),
-                        );
-                        last_broker = Some(r.broker_name().to_owned());
-                        last_err = Some(err);
-                    }
-                },
-                Err(e) => {
-                    let kind = if e.is_timeout() {
-                        FailureKind::Timeout
-                    } else {
-                        FailureKind::Connection
-                    };
-                    self.router
-                        .report_failure(r.broker_name(), kind, latency, Instant::now());
-                    possibly_stored |= !e.is_not_sent();
-                    last_broker = Some(r.broker_name().to_owned());
-                    if matches!(e, RemotingError::Shutdown) {
-                        return Err(e.into());
-                    }
-                    last_err = Some(e.into());
                 }
             }
         }
-        let last = last_err.unwrap_or(ProducerError::Remoting(RemotingError::Timeout {
+    }
+
+    /// The next attempt of a send, or its end (success is never decided here; exhaustion is).
+    pub(crate) fn next_attempt(&self, st: &mut SendState) -> Next {
+        while st.made < st.attempts {
+            let now = Instant::now();
+            let remaining = st.deadline.saturating_duration_since(now);
+            if remaining.is_zero() {
+                break;
+            }
+            let attempts_left = st.attempts - st.made;
+            st.made += 1;
+            if let Err(e) = self.ensure_route(&st.message.topic) {
+                st.last_err = Some(e);
+                continue;
+            }
+            let routed = self.router.route_retry(
+                &st.message.topic,
+                &st.message,
+                self.config.routing_strategy,
+                st.last_broker.as_deref(),
+                now,
+            );
+            match routed {
+                Ok(routing) => {
+                    if st.made > 1 {
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // An equal share of the time left, but never less than 100 ms (or what is left).
+                    let share = remaining / attempts_left;
+                    let timeout = share.max(Duration::from_millis(100)).min(remaining);
+                    let request = self.request(&st.prepared, &routing);
+                    return Next::Attempt { routing, request, timeout };
+                }
+                Err(e) => st.last_err = Some(e.into()),
+            }
+        }
+        let last = st.last_err.take().unwrap_or(ProducerError::Remoting(RemotingError::Timeout {
             addr: String::new(),
             opaque: 0,
             after: self.config.send_msg_timeout,
         }));
-        Err(ProducerError::AttemptsExhausted {
-            attempts: made,
-            elapsed: started.elapsed(),
+        Next::Done(Err(ProducerError::AttemptsExhausted {
+            attempts: st.made,
+            elapsed: st.started.elapsed(),
             last: Box::new(last),
-            possibly_stored,
-        })
+            possibly_stored: st.possibly_stored,
+        }))
+    }
+
+    /// Judges one attempt's outcome: `Some` ends the send, `None` asks for another attempt.
+    pub(crate) fn on_outcome(
+        &self,
+        st: &mut SendState,
+        r: &RoutingResult,
+        outcome: Result<RemotingCommand, RemotingError>,
+        latency: Duration,
+    ) -> Option<Result<SendResult, ProducerError>> {
+        let broker = r.broker_name();
+        match outcome {
+            Ok(resp) => match SendStatus::from_code(resp.response_code()) {
+                Some(status) => {
+                    self.router.report_result(broker, latency, Instant::now());
+                    let result = self.result(&st.prepared, r, &resp, status, st.made);
+                    if status != SendStatus::SendOk
+                        && self.config.retry_another_broker_when_not_store_ok
+                        && st.made < st.attempts
+                        && result.is_ok()
+                    {
+                        st.possibly_stored = true;
+                        st.last_broker = Some(broker.to_owned());
+                        st.last_err = Some(ProducerError::Broker {
+                            broker: broker.to_owned(),
+                            code: resp.response_code(),
+                            remark: resp.remark.clone(),
+                        });
+                        return None;
+                    }
+                    Some(result)
+                }
+                None => {
+                    let code = resp.response_code();
+                    let err = ProducerError::Broker { broker: broker.to_owned(), code, remark: resp.remark };
+                    if !code.is_java_retryable() {
+                        return Some(Err(err));
+                    }
+                    self.router.report_failure(broker, FailureKind::Broker, latency, Instant::now());
+                    st.last_broker = Some(broker.to_owned());
+                    st.last_err = Some(err);
+                    None
+                }
+            },
+            Err(e) => {
+                if matches!(e, RemotingError::Shutdown) {
+                    return Some(Err(e.into()));
+                }
+                let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::Connection };
+                self.router.report_failure(broker, kind, latency, Instant::now());
+                st.possibly_stored |= !e.is_not_sent();
+                st.last_broker = Some(broker.to_owned());
+                st.last_err = Some(e.into());
+                None
+            }
+        }
     }
 
     fn result(
