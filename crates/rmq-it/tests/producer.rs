@@ -48,10 +48,14 @@ fn sync_and_oneway_sends_are_read_back_identical() {
     let mut oneway = Message::new(topic.clone(), "oneway body");
     oneway.set_tags("TagO");
     p.send_oneway(&oneway).unwrap();
+    let mut asynchronous = Message::new(topic.clone(), "async body");
+    asynchronous.set_keys(["async-1"]);
+    let r = p.send_async(&asynchronous).wait().unwrap();
+    sent.push((r.msg_id.clone(), asynchronous));
     let got = c
-        .read_back(&topic, Duration::from_secs(30), |msgs| msgs.len() >= 4)
+        .read_back(&topic, Duration::from_secs(30), |msgs| msgs.len() >= 5)
         .unwrap();
-    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.len(), 5, "{got:?}");
     for (uniq, m) in &sent {
         let g = got.iter().find(|g| g["uniqKey"] == uniq.as_str()).unwrap();
         assert_eq!(g["bodySha256"].as_str().unwrap(), sha256_hex(&m.body));
@@ -69,7 +73,7 @@ fn sync_and_oneway_sends_are_read_back_identical() {
         "the 10 KiB body travelled compressed"
     );
     let stats = p.get_stats();
-    assert_eq!(stats.sent, 3);
+    assert_eq!(stats.sent, 4);
     assert_eq!(stats.oneway, 1);
     p.shutdown();
 }

@@ -42,6 +42,11 @@ pub struct ProducerConfig {
     pub default_topic_queue_nums: i32,
     /// How queues are chosen. Default round robin.
     pub routing_strategy: RoutingStrategy,
+    /// Most asynchronous sends in flight. Default 10,000 (Java's `backPressureForAsyncSendNum`).
+    pub async_send_semaphore: usize,
+    /// When the bound is reached, block the sender up to `send_msg_timeout` (true, default) or fail at
+    /// once with `Overloaded` (false).
+    pub async_send_block: bool,
 }
 
 impl Default for ProducerConfig {
@@ -62,6 +67,8 @@ impl Default for ProducerConfig {
             retry_another_broker_when_not_store_ok: false,
             default_topic_queue_nums: 4,
             routing_strategy: RoutingStrategy::RoundRobin,
+            async_send_semaphore: 10_000,
+            async_send_block: true,
         }
     }
 }
@@ -136,6 +143,9 @@ impl ProducerConfig {
                 format!("{} is outside 1..=1024", self.default_topic_queue_nums),
             );
         }
+        if self.async_send_semaphore == 0 {
+            return bad("async_send_semaphore", "must be at least 1".into());
+        }
         if self.routing_strategy == RoutingStrategy::Selector {
             return bad(
                 "routing_strategy",
@@ -194,6 +204,9 @@ mod tests {
         let mut c = ok.clone();
         c.default_topic_queue_nums = 0;
         assert_eq!(err_field(&c), "default_topic_queue_nums");
+        let mut c = ok.clone();
+        c.async_send_semaphore = 0;
+        assert_eq!(err_field(&c), "async_send_semaphore");
         let mut c = ok;
         c.routing_strategy = RoutingStrategy::Selector;
         assert_eq!(err_field(&c), "routing_strategy");

@@ -58,6 +58,14 @@ pub enum ProducerError {
         /// Whether an attempt may have stored the message (a timeout or lost connection after writing).
         possibly_stored: bool,
     },
+    /// Too many asynchronous sends in flight (`async_send_semaphore`); nothing was sent.
+    #[error("overloaded: {in_flight} asynchronous sends in flight (limit {max})")]
+    Overloaded {
+        /// Sends in flight.
+        in_flight: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A connection-layer failure.
     #[error(transparent)]
     Remoting(#[from] RemotingError),
@@ -82,7 +90,9 @@ impl ProducerError {
             }
             ProducerError::Broker { code, .. } => code.is_java_retryable(),
             ProducerError::AttemptsExhausted { last, .. } => last.is_retryable(),
-            ProducerError::RouteNotFound { .. } | ProducerError::Route(_) => true,
+            ProducerError::RouteNotFound { .. }
+            | ProducerError::Route(_)
+            | ProducerError::Overloaded { .. } => true,
             _ => false,
         }
     }

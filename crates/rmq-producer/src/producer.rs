@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,7 @@ use rmq_routing::{
 };
 use tracing::{debug, warn};
 
+use crate::async_send::{AsyncPermits, AsyncSend, Outcome, SendFuture, retry_channel, retry_loop};
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::stats::{Counters, ProducerStats};
@@ -87,7 +89,7 @@ pub(crate) struct Inner {
     pub(crate) config: ProducerConfig,
     client_id: String,
     state: AtomicU8,
-    remoting: RemotingClient,
+    pub(crate) remoting: RemotingClient,
     pub(crate) router: MessageRouter,
     ids: UniqIdGenerator,
     namesrv: Vec<String>,
@@ -97,6 +99,9 @@ pub(crate) struct Inner {
     stop: (Mutex<bool>, Condvar),
     threads: Mutex<Vec<JoinHandle<()>>>,
     started_at: AtomicU64,
+    pub(crate) async_permits: AsyncPermits,
+    /// The retry thread's queue; `None` before start and after the shutdown's drain deadline.
+    pub(crate) retry_tx: Mutex<Option<Sender<AsyncSend>>>,
 }
 
 /// A RocketMQ producer. Cheap to clone and share across threads; every method takes `&self`.
@@ -163,6 +168,7 @@ impl Producer {
             },
         );
         let instance_hash = nanos ^ pid.rotate_left(16);
+        let config_async_max = config.async_send_semaphore;
         Ok(Producer {
             inner: Arc::new(Inner {
                 namesrv: config.namesrv_list(),
@@ -178,6 +184,8 @@ impl Producer {
                 stop: (Mutex::new(false), Condvar::new()),
                 threads: Mutex::new(Vec::new()),
                 started_at: AtomicU64::new(0),
+                async_permits: AsyncPermits::new(config_async_max),
+                retry_tx: Mutex::new(None),
             }),
         })
     }
@@ -210,6 +218,18 @@ impl Producer {
             .started_at
             .store(now_ms() as u64, Ordering::Relaxed);
         let mut threads = self.inner.threads.lock();
+        let (tx, rx) = retry_channel();
+        *self.inner.retry_tx.lock() = Some(tx);
+        let weak = Arc::downgrade(&self.inner);
+        threads.push(
+            std::thread::Builder::new()
+                .name("rmq-async-retry".into())
+                .spawn(move || retry_loop(weak, rx))
+                .map_err(|e| ProducerError::Config {
+                    field: "threads",
+                    reason: e.to_string(),
+                })?,
+        );
         for (name, job) in [
             ("rmq-route-refresh", Job::RouteRefresh),
             ("rmq-heartbeat", Job::Heartbeat),
@@ -232,20 +252,34 @@ impl Producer {
         self.inner.state.load(Ordering::Acquire) == RUNNING
     }
 
-    /// Stops sending, joins the background threads, tells every broker the client leaves
-    /// (UNREGISTER_CLIENT), and closes the connections. Idempotent.
+    /// [`Producer::shutdown_timeout`] with `send_msg_timeout` for the asynchronous sends in flight.
     pub fn shutdown(&self) {
+        self.shutdown_timeout(self.inner.config.send_msg_timeout);
+    }
+
+    /// Stops accepting sends, lets asynchronous sends in flight finish (retries included) for up to
+    /// `drain`, completes every one still open with an error (none is dropped silently), joins the
+    /// background threads, tells every broker the client leaves (UNREGISTER_CLIENT), and closes the
+    /// connections. Idempotent.
+    pub fn shutdown_timeout(&self, drain: Duration) {
         if self.inner.state.swap(STOPPED, Ordering::AcqRel) == STOPPED {
             return;
         }
+        let left = self.inner.async_permits.drain(Instant::now() + drain);
+        if left > 0 {
+            warn!(
+                left,
+                "asynchronous sends still open at the shutdown deadline; failing them"
+            );
+        }
+        // From here on retries end with a state error; closing the retry queue lets its thread exit.
+        self.inner.retry_tx.lock().take();
         {
             let (lock, cond) = &self.inner.stop;
             *lock.lock() = true;
             cond.notify_all();
         }
-        for h in self.inner.threads.lock().drain(..) {
-            let _ = h.join();
-        }
+        let threads: Vec<_> = self.inner.threads.lock().drain(..).collect();
         let header = UnregisterClientRequestHeader {
             client_id: self.inner.client_id.clone(),
             producer_group: Some(self.inner.config.producer_group.clone()),
@@ -272,7 +306,11 @@ impl Producer {
                 debug!(broker = %addr, error = %e, "unregister failed");
             }
         }
+        // Fails whatever is still pending; their callbacks complete the open sends with errors.
         self.inner.remoting.shutdown();
+        for h in threads {
+            let _ = h.join();
+        }
     }
 
     fn check_running(&self) -> Result<(), ProducerError> {
@@ -299,6 +337,54 @@ impl Producer {
         let result = self.inner.send_with_retries(message, started);
         self.inner.counters.record(&result, started.elapsed());
         result
+    }
+
+    /// Sends `message` asynchronously with the same attempts, retries and deadline as
+    /// [`Producer::send_sync`]. Validation and route lookup happen on the calling thread; the sends on
+    /// the connections. Blocks (or fails, by `async_send_block`) while `async_send_semaphore` sends are
+    /// in flight.
+    pub fn send_async(&self, message: &Message) -> SendFuture {
+        let outcome = Outcome::new(None);
+        self.start_async(message, outcome.clone());
+        SendFuture::new(outcome)
+    }
+
+    /// [`Producer::send_async`] with a callback run once with the outcome (on a connection's reader
+    /// thread or the retry thread: it must not block).
+    pub fn send_async_callback(
+        &self,
+        message: &Message,
+        callback: impl FnOnce(Result<SendResult, ProducerError>) + Send + 'static,
+    ) {
+        self.start_async(message, Outcome::new(Some(Box::new(callback))));
+    }
+
+    fn start_async(&self, message: &Message, outcome: Arc<Outcome>) {
+        let started = Instant::now();
+        let refuse = |e: ProducerError| {
+            self.inner
+                .counters
+                .record(&Err(e.clone()), started.elapsed());
+            outcome.complete_now(Err(e));
+        };
+        if let Err(e) = self.check_running() {
+            return refuse(e);
+        }
+        let deadline = started + self.inner.config.send_msg_timeout;
+        if let Err(e) = self
+            .inner
+            .async_permits
+            .acquire(deadline, self.inner.config.async_send_block)
+        {
+            return refuse(e);
+        }
+        match SendState::new(&self.inner, message, started) {
+            Ok(state) => self.inner.drive(AsyncSend { state, outcome }),
+            Err(e) => {
+                self.inner.async_permits.release();
+                refuse(e);
+            }
+        }
     }
 
     /// Sends `message` once without waiting for the broker (oneway). Returns when the frame is written;
@@ -343,7 +429,11 @@ pub(crate) struct SendState {
 }
 
 impl SendState {
-    pub(crate) fn new(inner: &Inner, message: &Message, started: Instant) -> Result<SendState, ProducerError> {
+    pub(crate) fn new(
+        inner: &Inner,
+        message: &Message,
+        started: Instant,
+    ) -> Result<SendState, ProducerError> {
         Ok(SendState {
             prepared: inner.prepare(message)?,
             message: message.clone(),
@@ -485,15 +575,26 @@ impl Inner {
     }
 
     /// Sends with retries on the calling thread.
-    fn send_with_retries(&self, message: &Message, started: Instant) -> Result<SendResult, ProducerError> {
+    fn send_with_retries(
+        &self,
+        message: &Message,
+        started: Instant,
+    ) -> Result<SendResult, ProducerError> {
         let mut st = SendState::new(self, message, started)?;
         loop {
             match self.next_attempt(&mut st) {
                 Next::Done(r) => return r,
-                Next::Attempt { routing, request, timeout } => {
+                Next::Attempt {
+                    routing,
+                    request,
+                    timeout,
+                } => {
                     let sent_at = Instant::now();
-                    let outcome = self.remoting.invoke_sync(routing.broker_addr(), request, timeout);
-                    if let Some(r) = self.on_outcome(&mut st, &routing, outcome, sent_at.elapsed()) {
+                    let outcome =
+                        self.remoting
+                            .invoke_sync(routing.broker_addr(), request, timeout);
+                    if let Some(r) = self.on_outcome(&mut st, &routing, outcome, sent_at.elapsed())
+                    {
                         return r;
                     }
                 }
@@ -531,16 +632,23 @@ impl Inner {
                     let share = remaining / attempts_left;
                     let timeout = share.max(Duration::from_millis(100)).min(remaining);
                     let request = self.request(&st.prepared, &routing);
-                    return Next::Attempt { routing, request, timeout };
+                    return Next::Attempt {
+                        routing,
+                        request,
+                        timeout,
+                    };
                 }
                 Err(e) => st.last_err = Some(e.into()),
             }
         }
-        let last = st.last_err.take().unwrap_or(ProducerError::Remoting(RemotingError::Timeout {
-            addr: String::new(),
-            opaque: 0,
-            after: self.config.send_msg_timeout,
-        }));
+        let last = st
+            .last_err
+            .take()
+            .unwrap_or(ProducerError::Remoting(RemotingError::Timeout {
+                addr: String::new(),
+                opaque: 0,
+                after: self.config.send_msg_timeout,
+            }));
         Next::Done(Err(ProducerError::AttemptsExhausted {
             attempts: st.made,
             elapsed: st.started.elapsed(),
@@ -581,11 +689,20 @@ impl Inner {
                 }
                 None => {
                     let code = resp.response_code();
-                    let err = ProducerError::Broker { broker: broker.to_owned(), code, remark: resp.remark };
+                    let err = ProducerError::Broker {
+                        broker: broker.to_owned(),
+                        code,
+                        remark: resp.remark,
+                    };
                     if !code.is_java_retryable() {
                         return Some(Err(err));
                     }
-                    self.router.report_failure(broker, FailureKind::Broker, latency, Instant::now());
+                    self.router.report_failure(
+                        broker,
+                        FailureKind::Broker,
+                        latency,
+                        Instant::now(),
+                    );
                     st.last_broker = Some(broker.to_owned());
                     st.last_err = Some(err);
                     None
@@ -595,8 +712,13 @@ impl Inner {
                 if matches!(e, RemotingError::Shutdown) {
                     return Some(Err(e.into()));
                 }
-                let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::Connection };
-                self.router.report_failure(broker, kind, latency, Instant::now());
+                let kind = if e.is_timeout() {
+                    FailureKind::Timeout
+                } else {
+                    FailureKind::Connection
+                };
+                self.router
+                    .report_failure(broker, kind, latency, Instant::now());
                 st.possibly_stored |= !e.is_not_sent();
                 st.last_broker = Some(broker.to_owned());
                 st.last_err = Some(e.into());

@@ -45,6 +45,8 @@ pub struct ProducerStats {
     pub retries: u64,
     /// Oneway sends written.
     pub oneway: u64,
+    /// Asynchronous sends in flight.
+    pub in_flight: usize,
     /// Mean time of a synchronous send, retries included.
     pub avg_send_time: Duration,
     /// Heartbeats answered with SUCCESS.
@@ -76,6 +78,7 @@ pub(crate) fn snapshot(inner: &Inner, running: bool) -> ProducerStats {
         },
         retries: c.retries.load(Ordering::Relaxed),
         oneway: c.oneway.load(Ordering::Relaxed),
+        in_flight: crate::async_send::in_flight(inner),
         avg_send_time: Duration::from_micros(c.send_micros.load(Ordering::Relaxed) / total.max(1)),
         heartbeats_ok: c.heartbeats_ok.load(Ordering::Relaxed),
         heartbeats_failed: c.heartbeats_failed.load(Ordering::Relaxed),

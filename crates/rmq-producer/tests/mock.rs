@@ -321,3 +321,154 @@ fn a_failing_name_server_falls_over_to_the_next_and_keeps_cached_routes() {
     assert!(t.stale && t.last_error.is_some(), "{t:?}");
     p.shutdown();
 }
+
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A minimal executor: polls one future on this thread, parking between wake-ups.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn async_sends_retry_like_sync_ones() {
+    let busy = broker(|_| vec![Action::Respond(error(ResponseCode::SYSTEM_BUSY, "busy"))]);
+    let good = broker(|r| {
+        vec![Action::RespondAfter(
+            Duration::from_millis(u64::from(r.opaque as u8 % 5)),
+            send_ok(0, 1),
+        )]
+    });
+    let ns = namesrv(route(&[
+        ("broker-a", &busy.addr()),
+        ("broker-b", &good.addr()),
+    ]));
+    let p = producer(&ns, |_| {});
+    let futures: Vec<_> = (0..50)
+        .map(|i| p.send_async(&Message::new("T", format!("m{i}"))))
+        .collect();
+    for f in futures {
+        assert_eq!(f.wait().unwrap().broker_name, "broker-b");
+    }
+    assert_eq!(
+        block_on(p.send_async(&Message::new("T", "x")))
+            .unwrap()
+            .broker_name,
+        "broker-b"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..10 {
+        let tx = tx.clone();
+        p.send_async_callback(&Message::new("T", "cb"), move |r| {
+            tx.send(r.map(|r| r.broker_name)).unwrap()
+        });
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap(),
+            "broker-b"
+        );
+    }
+    let s = p.get_stats();
+    assert_eq!(s.sent, 61);
+    assert_eq!(s.in_flight, 0);
+    // Refusals complete at once, through the same channels.
+    assert!(matches!(
+        p.send_async(&Message::new("T", "")).wait(),
+        Err(ProducerError::Validation(_))
+    ));
+    p.shutdown();
+    assert_eq!(
+        p.send_async(&Message::new("T", "x")).wait().unwrap_err(),
+        ProducerError::State("shut down")
+    );
+}
+
+#[test]
+fn async_backpressure_fails_or_blocks() {
+    let silent = broker(|_| vec![Action::Never]);
+    let ns = namesrv(route(&[("broker-a", &silent.addr())]));
+    let p = producer(&ns, |c| {
+        c.async_send_semaphore = 2;
+        c.async_send_block = false;
+        c.retry_times = 0;
+        c.send_msg_timeout = Duration::from_millis(300);
+    });
+    let a = p.send_async(&Message::new("T", "a"));
+    let b = p.send_async(&Message::new("T", "b"));
+    let e = p.send_async(&Message::new("T", "c")).wait().unwrap_err();
+    assert_eq!(
+        e,
+        ProducerError::Overloaded {
+            in_flight: 2,
+            max: 2
+        }
+    );
+    assert!(a.wait().unwrap_err().is_timeout());
+    assert!(b.wait().unwrap_err().is_timeout());
+    let blocking = producer(&ns, |c| {
+        c.async_send_semaphore = 1;
+        c.retry_times = 0;
+        c.send_msg_timeout = Duration::from_millis(200);
+    });
+    let first = blocking.send_async(&Message::new("T", "a"));
+    let started = Instant::now();
+    let second = blocking.send_async(&Message::new("T", "b")); // waits for the first to time out
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(first.wait().unwrap_err().is_timeout());
+    assert!(second.wait().is_err());
+}
+
+#[test]
+fn shutdown_delivers_every_outcome_of_1000_async_sends() {
+    let silent = broker(|_| vec![Action::Never]);
+    let ns = namesrv(route(&[("broker-a", &silent.addr())]));
+    let p = producer(&ns, |c| c.send_msg_timeout = Duration::from_secs(30));
+    let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let futures: Vec<_> = (0..500)
+        .map(|i| p.send_async(&Message::new("T", format!("f{i}"))))
+        .collect();
+    for i in 0..500 {
+        let d = delivered.clone();
+        p.send_async_callback(&Message::new("T", format!("c{i}")), move |r| {
+            assert!(r.is_err());
+            d.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    assert_eq!(p.get_stats().in_flight, 1000);
+    let started = Instant::now();
+    p.shutdown_timeout(Duration::from_millis(200));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for f in futures {
+        let e = f.wait().unwrap_err();
+        assert!(
+            !e.is_timeout(),
+            "failed by the shutdown, not by the 30 s deadline: {e}"
+        );
+    }
+    assert_eq!(delivered.load(std::sync::atomic::Ordering::SeqCst), 500);
+    assert_eq!(silent.received_count(RequestCode::UNREGISTER_CLIENT.0), 1);
+    let s = p.get_stats();
+    assert_eq!((s.failed, s.in_flight), (1000, 0));
+}
