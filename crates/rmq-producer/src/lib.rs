@@ -7,8 +7,9 @@
 //! the last good one when the name server fails, heartbeats every master broker concurrently, and sends
 //! synchronously (with retries on another broker inside one deadline, split so every attempt gets time),
 //! asynchronously (the same retries; a [`SendFuture`] for threads or any executor, or a callback; bounded
-//! in flight) and oneway. Selectors and batches on the producer, config templates and environment
-//! overrides, and latency percentiles in the stats are not built yet.
+//! in flight) and oneway. Configuration comes from templates ([`get_config`]), a builder, or the
+//! environment ([`ProducerConfig::from_env`]). Selectors and batches on the producer and latency
+//! percentiles in the stats are not built yet.
 
 #![forbid(unsafe_code)]
 
@@ -17,9 +18,16 @@ mod config;
 mod error;
 mod producer;
 mod stats;
+mod templates;
 
 pub use async_send::{SendCallback, SendFuture};
 pub use config::ProducerConfig;
 pub use error::ProducerError;
 pub use producer::{Producer, SendResult, SendStatus};
 pub use stats::ProducerStats;
+pub use templates::{ENV_VARS, ProducerConfigBuilder, TEMPLATES, create_custom_config, get_config};
+
+/// A producer for `group` at `namesrv_addr` with default settings, not started yet.
+pub fn create_producer(group: &str, namesrv_addr: &str) -> Result<Producer, ProducerError> {
+    Producer::new(create_custom_config(group, namesrv_addr)?)
+}
