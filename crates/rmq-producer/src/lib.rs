@@ -8,7 +8,8 @@
 //! synchronously (with retries on another broker inside one deadline, split so every attempt gets time),
 //! asynchronously (the same retries; a [`SendFuture`] for threads or any executor, or a callback; bounded
 //! in flight) and oneway. Configuration comes from templates ([`get_config`]), a builder, or the
-//! environment ([`ProducerConfig::from_env`]). Selectors and batches on the producer and latency
+//! environment ([`ProducerConfig::from_env`]). Ordered sends go to one queue: by sharding key (message
+//! hash), [`Producer::send_to_queue`] or [`Producer::send_with_selector`]. Batches and latency
 //! percentiles in the stats are not built yet.
 
 #![forbid(unsafe_code)]
@@ -23,7 +24,7 @@ mod templates;
 pub use async_send::{SendCallback, SendFuture};
 pub use config::ProducerConfig;
 pub use error::ProducerError;
-pub use producer::{Producer, SendResult, SendStatus};
+pub use producer::{MessageQueue, Producer, SendResult, SendStatus};
 pub use stats::ProducerStats;
 pub use templates::{ENV_VARS, ProducerConfigBuilder, TEMPLATES, create_custom_config, get_config};
 

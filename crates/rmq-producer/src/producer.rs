@@ -21,15 +21,27 @@ use rmq_protocol::{
 };
 use rmq_remoting::{RemotingClient, RemotingConfig, RemotingError};
 use rmq_routing::{
-    FailureKind, HealthPolicy, HealthRegistry, MessageRouter, RouterConfig, RoutingResult,
-    TopicBrokerMapping,
+    FailureKind, HealthPolicy, HealthRegistry, MessageRouter, PublishQueue, QueueSelector,
+    RouterConfig, RoutingResult, RoutingStrategy, TopicBrokerMapping,
 };
+use std::any::Any;
 use tracing::{debug, warn};
 
 use crate::async_send::{AsyncPermits, AsyncSend, Outcome, SendFuture, retry_channel, retry_loop};
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::stats::{Counters, ProducerStats};
+
+/// A queue of a topic on one broker.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageQueue {
+    /// Topic.
+    pub topic: String,
+    /// Broker name.
+    pub broker_name: String,
+    /// Queue id on that broker.
+    pub queue_id: i32,
+}
 
 /// How a stored message was stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -387,6 +399,57 @@ impl Producer {
         }
     }
 
+    /// The queues `topic` can be sent to (fetching its route if needed), for [`Producer::send_to_queue`].
+    pub fn fetch_publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ProducerError> {
+        self.check_running()?;
+        self.inner.ensure_route(topic)?;
+        let queues =
+            self.inner
+                .router
+                .mapping()
+                .with_available_queues(topic, Instant::now(), |info| {
+                    info.queues
+                        .iter()
+                        .map(|q| MessageQueue {
+                            topic: topic.to_owned(),
+                            broker_name: q.broker_name.to_string(),
+                            queue_id: q.queue_id,
+                        })
+                        .collect()
+                });
+        Ok(queues.unwrap_or_default())
+    }
+
+    /// Sends `message` to `queue`, once (no move to another broker, as Java's `send(msg, mq)`).
+    pub fn send_to_queue(
+        &self,
+        message: &Message,
+        queue: &MessageQueue,
+    ) -> Result<SendResult, ProducerError> {
+        self.check_running()?;
+        let select = |qs: &[PublishQueue], _: &Message, _: Option<&(dyn Any + Send + Sync)>| {
+            qs.iter()
+                .position(|q| *q.broker_name == *queue.broker_name && q.queue_id == queue.queue_id)
+        };
+        self.inner.send_once(message, |router, now| {
+            router.route_with_selector(&message.topic, message, &select, None, now)
+        })
+    }
+
+    /// Sends `message` to the queue `selector` picks (with `arg`, as Java's `send(msg, selector, arg)`),
+    /// once: ordered sends never move to another queue.
+    pub fn send_with_selector(
+        &self,
+        message: &Message,
+        selector: &dyn QueueSelector,
+        arg: Option<&(dyn Any + Send + Sync)>,
+    ) -> Result<SendResult, ProducerError> {
+        self.check_running()?;
+        self.inner.send_once(message, |router, now| {
+            router.route_with_selector(&message.topic, message, selector, arg, now)
+        })
+    }
+
     /// Sends `message` once without waiting for the broker (oneway). Returns when the frame is written;
     /// nothing tells whether the broker stored it.
     pub fn send_oneway(&self, message: &Message) -> Result<(), ProducerError> {
@@ -397,7 +460,7 @@ impl Producer {
         let r = inner.router.route_message(
             &message.topic,
             message,
-            inner.config.routing_strategy,
+            inner.strategy_for(message),
             Instant::now(),
         )?;
         let req = inner.request(&prepared, &r);
@@ -421,8 +484,8 @@ pub(crate) struct SendState {
     pub(crate) message: Message,
     pub(crate) started: Instant,
     deadline: Instant,
-    attempts: u32,
-    made: u32,
+    pub(crate) attempts: u32,
+    pub(crate) made: u32,
     last_broker: Option<String>,
     last_err: Option<ProducerError>,
     possibly_stored: bool,
@@ -619,7 +682,7 @@ impl Inner {
             let routed = self.router.route_retry(
                 &st.message.topic,
                 &st.message,
-                self.config.routing_strategy,
+                self.strategy_for(&st.message),
                 st.last_broker.as_deref(),
                 now,
             );
@@ -641,6 +704,11 @@ impl Inner {
                 Err(e) => st.last_err = Some(e.into()),
             }
         }
+        Next::Done(Err(self.exhausted(st)))
+    }
+
+    /// The error of a send whose attempts are used up.
+    fn exhausted(&self, st: &mut SendState) -> ProducerError {
         let last = st
             .last_err
             .take()
@@ -649,12 +717,46 @@ impl Inner {
                 opaque: 0,
                 after: self.config.send_msg_timeout,
             }));
-        Next::Done(Err(ProducerError::AttemptsExhausted {
+        ProducerError::AttemptsExhausted {
             attempts: st.made,
             elapsed: st.started.elapsed(),
             last: Box::new(last),
             possibly_stored: st.possibly_stored,
-        }))
+        }
+    }
+
+    /// The strategy for `message`: message hash when it has a sharding key (ordering), else the configured one.
+    fn strategy_for(&self, message: &Message) -> RoutingStrategy {
+        if message.sharding_key().is_some_and(|k| !k.is_empty()) {
+            RoutingStrategy::MessageHash
+        } else {
+            self.config.routing_strategy
+        }
+    }
+
+    /// One attempt to a queue chosen by `pick`, without moving to another broker (ordered sends).
+    fn send_once(
+        &self,
+        message: &Message,
+        pick: impl FnOnce(&MessageRouter, Instant) -> Result<RoutingResult, rmq_routing::RouteError>,
+    ) -> Result<SendResult, ProducerError> {
+        let started = Instant::now();
+        let mut st = SendState::new(self, message, started)?;
+        st.attempts = 1;
+        st.made = 1;
+        self.ensure_route(&message.topic)?;
+        let routing = pick(&self.router, Instant::now())?;
+        let request = self.request(&st.prepared, &routing);
+        let sent_at = Instant::now();
+        let outcome =
+            self.remoting
+                .invoke_sync(routing.broker_addr(), request, self.config.send_msg_timeout);
+        let result = match self.on_outcome(&mut st, &routing, outcome, sent_at.elapsed()) {
+            Some(r) => r,
+            None => Err(self.exhausted(&mut st)),
+        };
+        self.counters.record(&result, started.elapsed());
+        result
     }
 
     /// Judges one attempt's outcome: `Some` ends the send, `None` asks for another attempt.

@@ -472,3 +472,74 @@ fn shutdown_delivers_every_outcome_of_1000_async_sends() {
     let s = p.get_stats();
     assert_eq!((s.failed, s.in_flight), (1000, 0));
 }
+
+#[test]
+fn ordered_sends_stay_on_their_queue() {
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::<(String, i32)>::new()));
+    let mk = |name: &'static str, seen: Arc<parking_lot::Mutex<Vec<(String, i32)>>>| {
+        broker(move |r| {
+            let h: SendMessageRequestHeaderV2 = r.decode_header().unwrap();
+            seen.lock().push((name.to_owned(), h.0.queue_id));
+            vec![Action::Respond(send_ok(h.0.queue_id, 1))]
+        })
+    };
+    let a = mk("broker-a", seen.clone());
+    let b = mk("broker-b", seen.clone());
+    let ns = namesrv(route(&[("broker-a", &a.addr()), ("broker-b", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    // A sharding key routes by Java's hash, whatever the configured strategy.
+    for _ in 0..5 {
+        let mut m = Message::new("T", "x");
+        m.set_sharding_key("user-42");
+        p.send_sync(&m).unwrap();
+    }
+    let first = seen.lock()[0].clone();
+    assert!(seen.lock().iter().all(|q| *q == first), "{:?}", seen.lock());
+    seen.lock().clear();
+
+    let queues = p.fetch_publish_queues("T").unwrap();
+    assert_eq!(queues.len(), 4);
+    for q in &queues {
+        let r = p.send_to_queue(&Message::new("T", "x"), q).unwrap();
+        assert_eq!(
+            (r.broker_name.as_str(), r.queue_id),
+            (q.broker_name.as_str(), q.queue_id)
+        );
+    }
+    assert_eq!(seen.lock().len(), 4);
+    let arg: Box<dyn std::any::Any + Send + Sync> = Box::new(3i32);
+    let r = p
+        .send_with_selector(
+            &Message::new("T", "x"),
+            &rmq_routing::SelectByHash,
+            Some(&*arg),
+        )
+        .unwrap();
+    assert_eq!(
+        (r.broker_name.as_str(), r.queue_id),
+        ("broker-b", 1),
+        "index 3 of [a0, a1, b0, b1]"
+    );
+}
+
+#[test]
+fn selector_sends_do_not_move_to_another_broker() {
+    let busy = broker(|_| vec![Action::Respond(error(ResponseCode::SYSTEM_BUSY, "busy"))]);
+    let good = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[
+        ("broker-a", &busy.addr()),
+        ("broker-b", &good.addr()),
+    ]));
+    let p = producer(&ns, |_| {});
+    let first = |_: &[rmq_routing::PublishQueue],
+                 _: &Message,
+                 _: Option<&(dyn std::any::Any + Send + Sync)>| Some(0);
+    let e = p
+        .send_with_selector(&Message::new("T", "x"), &first, None)
+        .unwrap_err();
+    assert!(
+        matches!(e, ProducerError::AttemptsExhausted { attempts: 1, .. }),
+        "{e}"
+    );
+    assert_eq!(good.received_count(RequestCode::SEND_MESSAGE_V2.0), 0);
+}
