@@ -75,6 +75,53 @@ impl Cluster {
         })
     }
 
+    /// Runs `scripts/cluster ARGS` against this cluster (kill or restart a broker, stop the name server).
+    pub fn control(&self, args: &[&str]) -> Result<()> {
+        let out = Command::new(&self.checker)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.checker.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/cluster {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until the TBW102 route lists `masters` master brokers (brokers register every 10 s).
+    pub fn wait_for_masters(&self, masters: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut req =
+                RemotingCommand::request(rmq_protocol::RequestCode::GET_ROUTEINFO_BY_TOPIC)
+                    .with_opaque(1);
+            req.ext_fields
+                .insert("topic", rmq_protocol::AUTO_CREATE_TOPIC);
+            req.ext_fields.insert("acceptStandardJsonOnly", "true");
+            let seen = Conn::connect(self.namesrv)
+                .and_then(|mut c| c.call(&req))
+                .ok()
+                .and_then(|r| rmq_protocol::TopicRouteData::decode(&r.body).ok())
+                .map_or(0, |r| {
+                    r.broker_datas
+                        .iter()
+                        .filter(|b| b.master_addr().is_some())
+                        .count()
+                });
+            if seen >= masters {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "only {seen} of {masters} masters registered after {timeout:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Reads every message of `topic` back with the official Java client, retrying until `accept` is
     /// satisfied or `timeout` passes (a new topic reaches the name server a moment after the first send).
     pub fn read_back(
