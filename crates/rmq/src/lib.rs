@@ -1,22 +1,31 @@
 //! # rmq
 //!
-//! The crate RocketMQ users depend on. rmq is a RocketMQ producer client for Rust that speaks Apache
-//! RocketMQ's TCP remoting protocol, byte-compatible with the Java client.
+//! A RocketMQ producer for Rust that speaks Apache RocketMQ's TCP remoting protocol (the protocol of the
+//! classic Java client, not the v5 gRPC proxy), byte-compatible with the Java classes it mirrors.
 //!
-//! **Status.** Today this facade re-exports the wire layer, [`protocol`] (the `rmq-protocol` crate: frames,
-//! codes, headers, routes, messages, ids, validation and compression), the routing layer, [`routing`]
-//! (the `rmq-routing` crate: route cache, selectors, broker health, router), and the connection layer,
-//! [`remoting`] (the `rmq-remoting` crate: multiplexed connections, pool, futures), and a first slice of
-//! the producer, [`producer`] (the `rmq-producer` crate: start/shutdown, sync and oneway sends with
-//! retries in one deadline, routes, heartbeats). The README's status table says what works at each commit.
-//!
-//! ```
+//! ```no_run
 //! use rmq::prelude::*;
 //!
-//! let mut msg = Message::new("TopicTest", "Hello");
+//! let producer = Producer::new(ProducerConfig::new("my_group", "127.0.0.1:9876"))?;
+//! producer.start()?;
+//! let mut msg = Message::new("TopicTest", "Hello, RocketMQ!");
 //! msg.set_tags("TagA");
-//! rmq::protocol::validate::message(&msg, 4 * 1024 * 1024, 0).unwrap();
+//! let result = producer.send_sync(&msg)?;          // retries on another broker within one deadline
+//! println!("{} stored in queue {}", result.msg_id, result.queue_id);
+//! let pending = producer.send_async(&msg);         // wait() it, or .await it on any executor
+//! pending.wait()?;
+//! producer.shutdown();                             // drains async sends, unregisters from brokers
+//! # Ok::<(), rmq::producer::ProducerError>(())
 //! ```
+//!
+//! The layers, each its own crate and re-exported here:
+//! - [`producer`] (`rmq-producer`): lifecycle, sync / async / oneway / ordered sends, retries, heartbeats,
+//!   route refresh, configuration templates and environment overrides, stats.
+//! - [`routing`] (`rmq-routing`): route cache, queue selectors, broker health, router. Pure logic.
+//! - [`remoting`] (`rmq-remoting`): requests multiplexed over one connection per broker, futures, pool.
+//! - [`protocol`] (`rmq-protocol`): the sans-I/O wire format.
+//!
+//! The README's status table says what works at each commit.
 
 #![forbid(unsafe_code)]
 
@@ -27,7 +36,9 @@ pub use rmq_routing as routing;
 
 /// The types most programs use.
 pub mod prelude {
-    pub use rmq_protocol::{
-        Message, RemotingCommand, RequestCode, ResponseCode, StringMap, TopicRouteData,
+    pub use rmq_producer::{
+        MessageQueue, Producer, ProducerConfig, ProducerError, SendFuture, SendResult, SendStatus,
     };
+    pub use rmq_protocol::Message;
+    pub use rmq_routing::{QueueSelector, RoutingStrategy};
 }
