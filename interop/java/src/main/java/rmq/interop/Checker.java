@@ -27,6 +27,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * <pre>
  * read --namesrv ADDR --topic T [--inline-max BYTES]
  * send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]
+ * bench --namesrv ADDR --topic T [--mode sync|async] [--threads N] [--count N] [--size BYTES] [--window N]
  * </pre>
  */
 public final class Checker {
@@ -51,6 +52,13 @@ public final class Checker {
                 send(namesrv, topic, Integer.parseInt(opts.getOrDefault("count", "1")),
                     Integer.parseInt(opts.getOrDefault("size", "128")), opts.get("keys"), opts.get("tags"),
                     opts.getOrDefault("group", "rmq_interop_java_producer"));
+                break;
+            case "bench":
+                bench(namesrv, topic, opts.getOrDefault("mode", "sync"),
+                    Integer.parseInt(opts.getOrDefault("threads", "1")),
+                    Integer.parseInt(opts.getOrDefault("count", "10000")),
+                    Integer.parseInt(opts.getOrDefault("size", "1024")),
+                    Integer.parseInt(opts.getOrDefault("window", "1000")));
                 break;
             default:
                 usage("unknown command " + args[0]);
@@ -133,6 +141,95 @@ public final class Checker {
                 o.put("keys", msg.getKeys());
                 System.out.println(toJson(o));
             }
+        } finally {
+            producer.shutdown();
+        }
+    }
+
+    /**
+     * The producer benchmark workload, identical to rmq's bench_produce example: `count` messages of
+     * `size` bytes to `topic`, after a warm-up of 1,000; sync from `threads` threads, or async with
+     * `window` sends in flight. Prints one JSON line.
+     */
+    private static void bench(String namesrv, String topic, String mode, int threads, int count, int size,
+        int window) throws Exception {
+        DefaultMQProducer producer = new DefaultMQProducer("rmq_bench_java");
+        producer.setNamesrvAddr(namesrv);
+        producer.setInstanceName("rmq_bench_" + System.nanoTime());
+        producer.setCompressMsgBodyOverHowmuch(Integer.MAX_VALUE);
+        producer.start();
+        byte[] body = new byte[size];
+        java.util.Arrays.fill(body, (byte) 'x');
+        try {
+            for (int i = 0; i < 1000; i++) {
+                producer.send(new Message(topic, body));
+            }
+            long[] lat = new long[count];
+            java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
+            long t0 = System.nanoTime();
+            if (mode.equals("sync")) {
+                Thread[] ts = new Thread[threads];
+                for (int t = 0; t < threads; t++) {
+                    ts[t] = new Thread(() -> {
+                        int i;
+                        while ((i = next.getAndIncrement()) < count) {
+                            long s0 = System.nanoTime();
+                            try {
+                                producer.send(new Message(topic, body));
+                            } catch (Exception e) {
+                                failed.incrementAndGet();
+                            }
+                            lat[i] = System.nanoTime() - s0;
+                        }
+                    });
+                    ts[t].start();
+                }
+                for (Thread t : ts) {
+                    t.join();
+                }
+            } else {
+                java.util.concurrent.Semaphore room = new java.util.concurrent.Semaphore(window);
+                java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(count);
+                for (int i = 0; i < count; i++) {
+                    room.acquire();
+                    final int idx = i;
+                    final long s0 = System.nanoTime();
+                    producer.send(new Message(topic, body), new org.apache.rocketmq.client.producer.SendCallback() {
+                        public void onSuccess(SendResult r) {
+                            lat[idx] = System.nanoTime() - s0;
+                            room.release();
+                            done.countDown();
+                        }
+
+                        public void onException(Throwable e) {
+                            lat[idx] = System.nanoTime() - s0;
+                            failed.incrementAndGet();
+                            room.release();
+                            done.countDown();
+                        }
+                    });
+                }
+                done.await();
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            java.util.Arrays.sort(lat);
+            long sum = 0;
+            for (long l : lat) {
+                sum += l;
+            }
+            Map<String, Object> o = new TreeMap<>();
+            o.put("client", "java");
+            o.put("mode", mode);
+            o.put("threads", mode.equals("sync") ? threads : window);
+            o.put("count", count);
+            o.put("seconds", secs);
+            o.put("tps", count / secs);
+            o.put("avg_ms", sum / (double) count / 1e6);
+            o.put("p99_ms", lat[(int) Math.min(count - 1, Math.floor(count * 0.99))] / 1e6);
+            o.put("max_ms", lat[count - 1] / 1e6);
+            o.put("failed", failed.get());
+            System.out.println(toJson(o));
         } finally {
             producer.shutdown();
         }
