@@ -25,8 +25,10 @@ pub struct ProducerConfig {
     pub retry_times: u32,
     /// Largest body, before compression. Default 4 MiB.
     pub max_message_size: usize,
-    /// How often the routes of topics in use are refreshed from the name server. Default 30 s.
+    /// How often the refresh thread wakes to look at the cached routes. Default 30 s.
     pub poll_name_server_interval: Duration,
+    /// A cached route older than this is fetched again when the refresh thread wakes. Default 30 s.
+    pub update_topic_route_info_interval: Duration,
     /// How often heartbeats go to every master broker. Default 30 s.
     pub heartbeat_broker_interval: Duration,
     /// Timeout of name server and heartbeat calls. Default 3 s.
@@ -60,6 +62,7 @@ impl Default for ProducerConfig {
             retry_times: 2,
             max_message_size: validate::DEFAULT_MAX_MESSAGE_SIZE,
             poll_name_server_interval: Duration::from_secs(30),
+            update_topic_route_info_interval: Duration::from_secs(30),
             heartbeat_broker_interval: Duration::from_secs(30),
             mq_client_api_timeout: Duration::from_secs(3),
             send_latency_enable: false,
@@ -130,6 +133,10 @@ impl ProducerConfig {
         }
         for (field, d) in [
             ("poll_name_server_interval", self.poll_name_server_interval),
+            (
+                "update_topic_route_info_interval",
+                self.update_topic_route_info_interval,
+            ),
             ("heartbeat_broker_interval", self.heartbeat_broker_interval),
             ("mq_client_api_timeout", self.mq_client_api_timeout),
         ] {

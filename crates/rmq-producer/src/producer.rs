@@ -939,6 +939,14 @@ impl Inner {
     fn refresh_routes(&self) {
         let now = Instant::now();
         for topic in self.router.mapping().topics() {
+            let fresh = self
+                .router
+                .mapping()
+                .route_age(&topic, now)
+                .is_some_and(|age| age < self.config.update_topic_route_info_interval);
+            if fresh {
+                continue;
+            }
             match self.fetch_route(&topic) {
                 Ok(Some(route)) => {
                     if self

@@ -90,6 +90,7 @@ pub const ENV_VARS: &[&str] = &[
     "RMQ_RETRY_TIMES",
     "RMQ_MAX_MESSAGE_SIZE",
     "RMQ_POLL_NAME_SERVER_INTERVAL",
+    "RMQ_UPDATE_TOPIC_ROUTE_INFO_INTERVAL",
     "RMQ_HEARTBEAT_BROKER_INTERVAL",
     "RMQ_SEND_LATENCY_ENABLE",
     "RMQ_COMPRESS_MSG_BODY_OVER",
@@ -157,6 +158,9 @@ impl ProducerConfig {
                     self.max_message_size = parse(var, &v, "a number of bytes")?
                 }
                 "RMQ_POLL_NAME_SERVER_INTERVAL" => self.poll_name_server_interval = ms(var, &v)?,
+                "RMQ_UPDATE_TOPIC_ROUTE_INFO_INTERVAL" => {
+                    self.update_topic_route_info_interval = ms(var, &v)?
+                }
                 "RMQ_HEARTBEAT_BROKER_INTERVAL" => self.heartbeat_broker_interval = ms(var, &v)?,
                 "RMQ_SEND_LATENCY_ENABLE" => self.send_latency_enable = parse_bool(var, &v)?,
                 "RMQ_COMPRESS_MSG_BODY_OVER" => {

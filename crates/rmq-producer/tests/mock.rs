@@ -306,6 +306,7 @@ fn a_failing_name_server_falls_over_to_the_next_and_keeps_cached_routes() {
     let dead = MockServer::start(|_: &RemotingCommand| vec![Action::Close]).unwrap();
     let cfg = ProducerConfig {
         poll_name_server_interval: Duration::from_millis(50),
+        update_topic_route_info_interval: Duration::from_millis(50),
         ..ProducerConfig::new("rmq_test_group", format!("{};{}", dead.addr(), good.addr()))
     };
     let p = Producer::new(cfg).unwrap();

@@ -174,6 +174,10 @@ pub struct BrokerHealthSnapshot {
     pub consecutive_successes: u32,
     /// Mean latency over the last 100 samples.
     pub avg_latency: Duration,
+    /// Median latency over the last 100 samples.
+    pub p50_latency: Duration,
+    /// 99th-percentile latency over the last 100 samples.
+    pub p99_latency: Duration,
     /// Largest latency over the last 100 samples.
     pub max_latency: Duration,
     /// Until when latency fault tolerance keeps the broker out (`None` when available).
@@ -408,6 +412,12 @@ impl HealthRegistry {
             .map(|(name, cell)| {
                 let h = cell.health.lock();
                 let w = h.window();
+                let mut sorted = w.to_vec();
+                sorted.sort_unstable();
+                let pct = |p: usize| {
+                    let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+                    sorted.get(i).copied().unwrap_or(0)
+                };
                 let avg = if w.is_empty() {
                     0
                 } else {
@@ -422,6 +432,8 @@ impl HealthRegistry {
                     consecutive_failures: h.consecutive_failures,
                     consecutive_successes: h.consecutive_successes,
                     avg_latency: Duration::from_micros(avg),
+                    p50_latency: Duration::from_micros(pct(50)),
+                    p99_latency: Duration::from_micros(pct(99)),
                     max_latency: Duration::from_micros(w.iter().copied().max().unwrap_or(0)),
                     isolated_until: (self.latency_fault_tolerance() && until > now_n)
                         .then(|| self.epoch.instant(until)),
@@ -483,6 +495,18 @@ mod tests {
         let s = &r.snapshot(t)[0];
         assert_eq!(s.avg_latency, Duration::from_millis(10));
         assert_eq!(s.max_latency, Duration::from_millis(10));
+        for i in 1..=100 {
+            r.report_success("p", Duration::from_millis(i), t);
+        }
+        let p = r.snapshot(t).into_iter().find(|s| s.broker == "p").unwrap();
+        assert_eq!(
+            (p.p50_latency, p.p99_latency, p.max_latency),
+            (
+                Duration::from_millis(51),
+                Duration::from_millis(100),
+                Duration::from_millis(100)
+            )
+        );
         assert_eq!(s.successes, 101);
     }
 
