@@ -97,3 +97,39 @@ fn round_robin_spreads_over_every_broker() {
     assert_eq!((ok, failed), (c.brokers, 0));
     p.shutdown();
 }
+
+#[test]
+fn batches_are_read_back_message_by_message() {
+    let Some(c) = Cluster::from_env("batches_are_read_back_message_by_message") else {
+        return;
+    };
+    let p = producer(&c);
+    let topic = unique_topic("rmq_batch");
+    // Batches need the topic on the broker first (a batch does not auto-create it in every server).
+    p.send_sync(&Message::new(topic.clone(), "first")).unwrap();
+    let msgs: Vec<Message> = (0..40)
+        .map(|i| {
+            let mut m = Message::new(topic.clone(), format!("batched {i}"));
+            m.set_keys([format!("k{i}")]);
+            m
+        })
+        .collect();
+    let results = p.send_batch(&msgs).unwrap();
+    let ids: Vec<String> = results
+        .iter()
+        .flat_map(|r| r.msg_id.split(',').map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 40);
+    let got = c
+        .read_back(&topic, Duration::from_secs(30), |m| m.len() >= 41)
+        .unwrap();
+    for (id, m) in ids.iter().zip(&msgs) {
+        let g = got
+            .iter()
+            .find(|g| g["uniqKey"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not read back"));
+        assert_eq!(g["bodySha256"].as_str().unwrap(), sha256_hex(&m.body));
+        assert_eq!(g["keys"].as_str(), m.property("KEYS"));
+    }
+    p.shutdown();
+}

@@ -44,6 +44,8 @@ pub struct ProducerConfig {
     pub default_topic_queue_nums: i32,
     /// How queues are chosen. Default round robin.
     pub routing_strategy: RoutingStrategy,
+    /// Most messages in one batch of [`crate::Producer::send_batch`]. Default 32.
+    pub batch_size: usize,
     /// Most asynchronous sends in flight. Default 10,000 (Java's `backPressureForAsyncSendNum`).
     pub async_send_semaphore: usize,
     /// When the bound is reached, block the sender up to `send_msg_timeout` (true, default) or fail at
@@ -70,6 +72,7 @@ impl Default for ProducerConfig {
             retry_another_broker_when_not_store_ok: false,
             default_topic_queue_nums: 4,
             routing_strategy: RoutingStrategy::RoundRobin,
+            batch_size: 32,
             async_send_semaphore: 10_000,
             async_send_block: true,
         }
@@ -149,6 +152,9 @@ impl ProducerConfig {
                 "default_topic_queue_nums",
                 format!("{} is outside 1..=1024", self.default_topic_queue_nums),
             );
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
         }
         if self.async_send_semaphore == 0 {
             return bad("async_send_semaphore", "must be at least 1".into());

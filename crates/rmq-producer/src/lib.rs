@@ -9,8 +9,8 @@
 //! asynchronously (the same retries; a [`SendFuture`] for threads or any executor, or a callback; bounded
 //! in flight) and oneway. Configuration comes from templates ([`get_config`]), a builder, or the
 //! environment ([`ProducerConfig::from_env`]). Ordered sends go to one queue: by sharding key (message
-//! hash), [`Producer::send_to_queue`] or [`Producer::send_with_selector`]. Batches and latency
-//! percentiles in the stats are not built yet.
+//! hash), [`Producer::send_to_queue`] or [`Producer::send_with_selector`]. [`Producer::send_batch`]
+//! splits batches by count and size. Transactions, request-reply, ACL and namespaces are not built yet.
 
 #![forbid(unsafe_code)]
 

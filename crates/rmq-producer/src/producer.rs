@@ -399,6 +399,54 @@ impl Producer {
         }
     }
 
+    /// Sends `messages` (one topic, same `WAIT`, no delay, not a retry topic) as batches: at most
+    /// `batch_size` messages each, split further so no batch body exceeds `max_message_size`. Each batch is
+    /// sent like [`Producer::send_sync`] (retries inside one deadline per batch). Returns one result per
+    /// batch, in order; `msg_id` lists the UNIQ_KEYs of its messages, comma-separated. On an error, the
+    /// batches before it were stored and those after it were not sent.
+    pub fn send_batch(&self, messages: &[Message]) -> Result<Vec<SendResult>, ProducerError> {
+        self.check_running()?;
+        let inner = &self.inner;
+        rmq_protocol::validate::batch(messages)?;
+        // Each message must fit alone; the UNIQ_KEY adds up to 66 bytes of properties.
+        for m in messages {
+            rmq_protocol::validate::message(m, inner.config.max_message_size, 66)?;
+        }
+        let mut results = Vec::new();
+        let mut chunk: Vec<Message> = Vec::new();
+        let mut chunk_bytes = 0;
+        let flush = |chunk: &mut Vec<Message>,
+                     results: &mut Vec<SendResult>|
+         -> Result<(), ProducerError> {
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let started = Instant::now();
+            let prepared = inner.prepare_batch(chunk)?;
+            let route_as = Message::new(chunk[0].topic.clone(), Bytes::new());
+            let mut st = SendState::with_prepared(inner, prepared, route_as, started);
+            let result = inner.run_sync(&mut st);
+            inner.counters.record(&result, started.elapsed());
+            results.push(result?);
+            chunk.clear();
+            Ok(())
+        };
+        for m in messages {
+            // Record size plus the UNIQ_KEY the batch adds to each message.
+            let size = rmq_protocol::batch::batch_record_len(m) + 66;
+            if chunk.len() >= inner.config.batch_size
+                || (chunk_bytes + size > inner.config.max_message_size && !chunk.is_empty())
+            {
+                flush(&mut chunk, &mut results)?;
+                chunk_bytes = 0;
+            }
+            chunk.push(m.clone());
+            chunk_bytes += size;
+        }
+        flush(&mut chunk, &mut results)?;
+        Ok(results)
+    }
+
     /// The queues `topic` can be sent to (fetching its route if needed), for [`Producer::send_to_queue`].
     pub fn fetch_publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ProducerError> {
         self.check_running()?;
@@ -497,9 +545,24 @@ impl SendState {
         message: &Message,
         started: Instant,
     ) -> Result<SendState, ProducerError> {
-        Ok(SendState {
-            prepared: inner.prepare(message)?,
-            message: message.clone(),
+        Ok(Self::with_prepared(
+            inner,
+            inner.prepare(message)?,
+            message.clone(),
+            started,
+        ))
+    }
+
+    /// A send of `prepared`, routed as `message` would be.
+    fn with_prepared(
+        inner: &Inner,
+        prepared: Prepared,
+        message: Message,
+        started: Instant,
+    ) -> SendState {
+        SendState {
+            prepared,
+            message,
             started,
             deadline: started + inner.config.send_msg_timeout,
             attempts: 1 + inner.config.retry_times,
@@ -507,7 +570,7 @@ impl SendState {
             last_broker: None,
             last_err: None,
             possibly_stored: false,
-        })
+        }
     }
 }
 
@@ -534,6 +597,8 @@ pub(crate) struct Prepared {
     sys_flag: i32,
     topic: String,
     flag: i32,
+    /// The body is a batch of messages (SEND_BATCH_MESSAGE).
+    batch: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -613,6 +678,53 @@ impl Inner {
             sys_flag,
             topic: message.topic.clone(),
             flag: message.flag,
+            batch: false,
+        })
+    }
+
+    /// Prepares one batch: every message gets its UNIQ_KEY, the batch its own properties (WAIT and a
+    /// UNIQ_KEY of its own, as Java's `MessageBatch`), no compression. The result's msg id lists the
+    /// messages' UNIQ_KEYs, comma-separated.
+    fn prepare_batch(&self, messages: &[Message]) -> Result<Prepared, ProducerError> {
+        let mut stamped = Vec::with_capacity(messages.len());
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in messages {
+            let mut m = m.clone();
+            let id = match m.uniq_key() {
+                Some(k) => k.to_owned(),
+                None => {
+                    let k = self.ids.next_id(now_ms());
+                    m.properties
+                        .insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &k);
+                    k
+                }
+            };
+            ids.push(id);
+            stamped.push(m);
+        }
+        let body = rmq_protocol::batch::encode_batch(&stamped)?;
+        let mut props = rmq_protocol::StringMap::new();
+        props.insert_bool(
+            property::WAIT_STORE_MSG_OK,
+            messages.first().is_none_or(Message::wait_store_ok),
+        );
+        props.insert(
+            property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
+            &self.ids.next_id(now_ms()),
+        );
+        let mut properties = String::new();
+        rmq_protocol::message::encode_properties(&props, &mut properties);
+        Ok(Prepared {
+            uniq_key: ids.join(","),
+            properties,
+            body,
+            sys_flag: 0,
+            topic: messages
+                .first()
+                .map(|m| m.topic.clone())
+                .unwrap_or_default(),
+            flag: 0,
+            batch: true,
         })
     }
 
@@ -629,12 +741,16 @@ impl Inner {
             properties: Some(p.properties.clone()),
             reconsume_times: Some(0),
             unit_mode: false,
-            batch: false,
+            batch: p.batch,
             max_reconsume_times: None,
             broker_name: Some(r.broker_name().to_owned()),
         });
-        RemotingCommand::with_header(RequestCode::SEND_MESSAGE_V2, &header)
-            .with_body(p.body.clone())
+        let code = if p.batch {
+            RequestCode::SEND_BATCH_MESSAGE
+        } else {
+            RequestCode::SEND_MESSAGE_V2
+        };
+        RemotingCommand::with_header(code, &header).with_body(p.body.clone())
     }
 
     /// Sends with retries on the calling thread.
@@ -644,8 +760,13 @@ impl Inner {
         started: Instant,
     ) -> Result<SendResult, ProducerError> {
         let mut st = SendState::new(self, message, started)?;
+        self.run_sync(&mut st)
+    }
+
+    /// Runs the attempts of `st` on the calling thread.
+    fn run_sync(&self, st: &mut SendState) -> Result<SendResult, ProducerError> {
         loop {
-            match self.next_attempt(&mut st) {
+            match self.next_attempt(st) {
                 Next::Done(r) => return r,
                 Next::Attempt {
                     routing,
@@ -656,8 +777,7 @@ impl Inner {
                     let outcome =
                         self.remoting
                             .invoke_sync(routing.broker_addr(), request, timeout);
-                    if let Some(r) = self.on_outcome(&mut st, &routing, outcome, sent_at.elapsed())
-                    {
+                    if let Some(r) = self.on_outcome(st, &routing, outcome, sent_at.elapsed()) {
                         return r;
                     }
                 }

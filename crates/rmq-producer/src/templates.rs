@@ -21,10 +21,10 @@ pub const TEMPLATES: &[&str] = &[
 /// | name (aliases) | what it changes from the default |
 /// |---|---|
 /// | `default` | nothing |
-/// | `development` (`dev`) | 5 s timeout, 1 retry |
+/// | `development` (`dev`) | 5 s timeout, 1 retry, batches of 16 |
 /// | `production` (`prod`) | 3 retries, retry another broker on degraded stores, latency fault tolerance on |
-/// | `high_performance` (`high-perf`) | 1 s timeout, 1 retry, compress from 1 MiB, 2 MiB max body, random routing, 50,000 async sends in flight, latency fault tolerance on |
-/// | `testing` (`test`) | group `TEST_PRODUCER`, 10 s timeout, no retry |
+/// | `high_performance` (`high-perf`) | 1 s timeout, 1 retry, compress from 1 MiB, 2 MiB max body, random routing, 50,000 async sends in flight, batches of 64, latency fault tolerance on |
+/// | `testing` (`test`) | group `TEST_PRODUCER`, 10 s timeout, no retry, batches of 8 |
 ///
 /// Templates leave the producer group empty (except `testing`); set it before starting. An unknown name
 /// is an error rather than a silent fallback to the default.
@@ -35,6 +35,7 @@ pub fn get_config(name: &str) -> Result<ProducerConfig, ProducerError> {
         "development" | "dev" => {
             c.send_msg_timeout = Duration::from_secs(5);
             c.retry_times = 1;
+            c.batch_size = 16;
         }
         "production" | "prod" => {
             c.send_msg_timeout = Duration::from_secs(3);
@@ -50,12 +51,14 @@ pub fn get_config(name: &str) -> Result<ProducerConfig, ProducerError> {
             c.max_message_size = 2 * 1024 * 1024;
             c.routing_strategy = RoutingStrategy::Random;
             c.async_send_semaphore = 50_000;
+            c.batch_size = 64;
             c.send_latency_enable = true;
         }
         "testing" | "test" => {
             c.producer_group = "TEST_PRODUCER".into();
             c.send_msg_timeout = Duration::from_secs(10);
             c.retry_times = 0;
+            c.batch_size = 8;
         }
         other => {
             return Err(ProducerError::Config {
@@ -98,6 +101,7 @@ pub const ENV_VARS: &[&str] = &[
     "RMQ_DEFAULT_TOPIC_QUEUE_NUMS",
     "RMQ_ROUTING_STRATEGY",
     "RMQ_ASYNC_SEND_SEMAPHORE",
+    "RMQ_BATCH_SIZE",
 ];
 
 fn parse<T: std::str::FromStr>(

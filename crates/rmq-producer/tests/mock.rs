@@ -544,3 +544,51 @@ fn selector_sends_do_not_move_to_another_broker() {
     );
     assert_eq!(good.received_count(RequestCode::SEND_MESSAGE_V2.0), 0);
 }
+
+#[test]
+fn batches_are_split_by_count_and_size() {
+    let sizes = Arc::new(parking_lot::Mutex::new(Vec::<usize>::new()));
+    let s2 = sizes.clone();
+    let batch_broker = MockServer::start(move |r: &RemotingCommand| {
+        if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
+            let h: SendMessageRequestHeaderV2 = r.decode_header().unwrap();
+            assert!(h.0.batch);
+            assert_eq!(h.0.sys_flag, 0, "batches are not compressed");
+            let msgs = rmq_protocol::batch::decode_batch(&h.0.topic, &r.body).unwrap();
+            assert!(msgs.iter().all(|m| m.uniq_key().is_some()));
+            s2.lock().push(msgs.len());
+            return vec![Action::Respond(send_ok(0, 1))];
+        }
+        vec![Action::Respond(ok())]
+    })
+    .unwrap();
+    let ns = namesrv(route(&[("broker-a", &batch_broker.addr())]));
+    let p = producer(&ns, |c| {
+        c.batch_size = 32;
+        c.max_message_size = 64 * 1024;
+    });
+    let msgs: Vec<Message> = (0..100)
+        .map(|i| Message::new("T", format!("m{i}")))
+        .collect();
+    let results = p.send_batch(&msgs).unwrap();
+    assert_eq!(*sizes.lock(), vec![32, 32, 32, 4]);
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0].msg_id.split(',').count(), 32);
+    sizes.lock().clear();
+    // 10 bodies of 20 KiB: at most three fit under the 64 KiB limit.
+    let big: Vec<Message> = (0..10)
+        .map(|_| Message::new("T", vec![b'b'; 20 * 1024]))
+        .collect();
+    p.send_batch(&big).unwrap();
+    assert_eq!(*sizes.lock(), vec![3, 3, 3, 1]);
+    // Batch rules are checked before anything is sent.
+    let mixed = [Message::new("T", "a"), Message::new("U", "b")];
+    assert!(matches!(
+        p.send_batch(&mixed),
+        Err(ProducerError::Validation(ValidationError::Batch(_)))
+    ));
+    assert!(matches!(
+        p.send_batch(&[]),
+        Err(ProducerError::Validation(ValidationError::Batch(_)))
+    ));
+}
