@@ -236,3 +236,9 @@ pub fn unique_topic(prefix: &str) -> String {
         now_ms() % 1_000_000
     )
 }
+
+/// SHA-256 of `data` in lower-case hex, as the Java checker prints it.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}

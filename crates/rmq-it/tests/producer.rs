@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use rmq_it::{Cluster, unique_topic};
+use rmq_it::{Cluster, sha256_hex, unique_topic};
 use rmq_producer::{Producer, ProducerConfig, SendStatus};
 use rmq_protocol::Message;
 
@@ -17,11 +17,6 @@ fn producer(c: &Cluster) -> Producer {
     .unwrap();
     p.start().unwrap();
     p
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rmq_it::{Cluster, Conn, ServerImpl, now_ms, unique_topic};
+use rmq_it::{Cluster, Conn, ServerImpl, now_ms, sha256_hex, unique_topic};
 use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress};
 use rmq_protocol::header::{
     GetRouteInfoRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
@@ -224,9 +224,4 @@ fn send_v2_and_read_back_with_the_java_client() {
         .unwrap()
         .to_owned();
     assert_eq!(keys, "order-1 user-7");
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }

@@ -9,7 +9,7 @@ use rmq_producer::{Producer, ProducerConfig, ProducerError, SendStatus};
 use rmq_protocol::header::{HeartbeatData, SendMessageRequestHeaderV2};
 use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
 use rmq_protocol::{Message, RemotingCommand, RequestCode, ResponseCode, ValidationError};
-use rmq_testkit::{Action, MockServer, error, ok, route_response, send_ok};
+use rmq_testkit::{Action, MockServer, block_on, error, ok, route_response, send_ok};
 
 fn route(brokers: &[(&str, &str)]) -> TopicRouteData {
     let mut r = TopicRouteData::default();
@@ -321,27 +321,6 @@ fn a_failing_name_server_falls_over_to_the_next_and_keeps_cached_routes() {
     let t = s.routes.iter().find(|r| r.topic == "T").unwrap();
     assert!(t.stale && t.last_error.is_some(), "{t:?}");
     p.shutdown();
-}
-
-struct ThreadWaker(std::thread::Thread);
-
-impl std::task::Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// A minimal executor: polls one future on this thread, parking between wake-ups.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 #[test]

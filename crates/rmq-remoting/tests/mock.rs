@@ -4,14 +4,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, SerializeType};
 use rmq_remoting::{OverloadPolicy, RemotingClient, RemotingConfig, RemotingError, RpcHook};
-use rmq_testkit::{Action, MockServer, error, ok};
+use rmq_testkit::{Action, MockServer, block_on, error, ok};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -404,27 +403,6 @@ fn shutdown_fails_pending_requests_and_never_hangs() {
         c.invoke_sync(&server.addr(), req("x"), SEC).unwrap_err(),
         RemotingError::Shutdown
     );
-}
-
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// A minimal executor: polls one future on this thread, parking between wake-ups.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 #[test]

@@ -296,3 +296,23 @@ pub fn send_ok(queue_id: i32, queue_offset: i64) -> RemotingCommand {
     .write_fields(&mut r.ext_fields);
     r
 }
+
+/// A minimal executor for tests: polls one future on this thread, parking between wake-ups. It proves a
+/// future works without any async runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
