@@ -447,6 +447,23 @@ impl Producer {
         Ok(results)
     }
 
+    /// The route of `topic` as the name server gave it (fetched if needed), and whether it is the TBW102
+    /// route standing in for a topic the broker will create on the first send.
+    pub fn topic_route(&self, topic: &str) -> Result<(Arc<TopicRouteData>, bool), ProducerError> {
+        self.check_running()?;
+        self.inner.ensure_route(topic)?;
+        let mapping = self.inner.router.mapping();
+        let not_found = || ProducerError::RouteNotFound {
+            topic: topic.to_owned(),
+            reason: "route expired".into(),
+        };
+        let route = mapping.route(topic).ok_or_else(not_found)?;
+        let derived = mapping
+            .with_available_queues(topic, Instant::now(), |i| i.from_default_topic)
+            .unwrap_or(false);
+        Ok((route, derived))
+    }
+
     /// The queues `topic` can be sent to (fetching its route if needed), for [`Producer::send_to_queue`].
     pub fn fetch_publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ProducerError> {
         self.check_running()?;

@@ -1,0 +1,132 @@
+//! `rmq send` and `rmq route`.
+
+use rmq::prelude::*;
+use rmq::producer::ProducerError;
+use rmq::protocol::route::perm;
+
+use crate::SendArgs;
+
+/// A failure with its kind, for the exit message.
+pub(crate) fn describe(e: &ProducerError) -> String {
+    let kind = match e {
+        ProducerError::Config { .. } => "config",
+        ProducerError::State(_) => "state",
+        ProducerError::Validation(_) => "validation",
+        ProducerError::RouteNotFound { .. } | ProducerError::Route(_) => "route",
+        ProducerError::Broker { .. } => "broker",
+        ProducerError::AttemptsExhausted { .. } => "attempts exhausted",
+        ProducerError::Overloaded { .. } => "overloaded",
+        _ => "remoting",
+    };
+    format!("{kind} error: {e}")
+}
+
+fn started(ns: &str, group: &str) -> Result<Producer, String> {
+    let p = Producer::new(ProducerConfig::new(group, ns)).map_err(|e| describe(&e))?;
+    p.start().map_err(|e| describe(&e))?;
+    Ok(p)
+}
+
+pub(crate) fn send(ns: &str, a: SendArgs) -> Result<(), String> {
+    let body: bytes::Bytes = match (&a.body, &a.file) {
+        (Some(b), _) => b.clone().into(),
+        (None, Some(f)) => std::fs::read(f)
+            .map_err(|e| format!("cannot read {}: {e}", f.display()))?
+            .into(),
+        (None, None) => return Err("give the body with --body TEXT or --file PATH".into()),
+    };
+    let mut msg = Message::new(a.topic.clone(), body);
+    if !a.keys.is_empty() {
+        msg.set_keys(&a.keys);
+    }
+    if let Some(t) = &a.tags {
+        msg.set_tags(t);
+    }
+    for (k, v) in &a.props {
+        msg.put_user_property(k, v)
+            .map_err(|e| format!("validation error: {e}"))?;
+    }
+    let p = started(ns, &a.group)?;
+    let mut failure = None;
+    for _ in 0..a.count {
+        match p.send_sync(&msg) {
+            Ok(r) => println!(
+                "{:?} msgId={} offsetMsgId={} broker={} queue={} offset={} attempts={}",
+                r.status,
+                r.msg_id,
+                r.offset_msg_id,
+                r.broker_name,
+                r.queue_id,
+                r.queue_offset,
+                r.attempts
+            ),
+            Err(e) => {
+                failure = Some(describe(&e));
+                break;
+            }
+        }
+    }
+    p.shutdown();
+    failure.map_or(Ok(()), Err)
+}
+
+pub(crate) fn route(ns: &str, topic: &str) -> Result<(), String> {
+    let p = started(ns, "rmq_cli_route")?;
+    let result = (|| {
+        let (route, derived) = p.topic_route(topic).map_err(|e| describe(&e))?;
+        println!("name server route for {topic}:");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&*route).map_err(|e| e.to_string())?
+        );
+        if derived {
+            println!(
+                "(the topic does not exist yet: this is the TBW102 route; the broker creates the topic on the first send)"
+            );
+        }
+        println!("\nbrokers:");
+        for b in &route.broker_datas {
+            let addrs: Vec<String> = b
+                .broker_addrs
+                .iter()
+                .map(|(id, a)| format!("{id}={a}"))
+                .collect();
+            println!(
+                "  {} (cluster {}): {}",
+                b.broker_name,
+                b.cluster,
+                addrs.join(" ")
+            );
+        }
+        for q in &route.queue_datas {
+            println!(
+                "  {}: perm {} ({}) read {} write {}",
+                q.broker_name,
+                q.perm,
+                perm::to_string(q.perm),
+                q.read_queue_nums,
+                q.write_queue_nums
+            );
+        }
+        let queues = p.fetch_publish_queues(topic).map_err(|e| describe(&e))?;
+        println!("\npublish queues ({}):", queues.len());
+        for q in &queues {
+            let addr = route
+                .broker(&q.broker_name)
+                .and_then(|b| b.master_addr())
+                .unwrap_or("-");
+            println!("  {} queue {} master {addr}", q.broker_name, q.queue_id);
+        }
+        let (ok, failed) = p.send_heartbeat_to_all_broker();
+        println!("\nheartbeat: {ok} master(s) answered, {failed} failed");
+        for b in p.get_stats().router.brokers {
+            println!(
+                "  {}: {:?}, {} ok / {} failed attempts",
+                b.broker, b.state, b.successes, b.failures
+            );
+        }
+        Ok(())
+    })();
+    p.shutdown();
+    result
+}

@@ -1,0 +1,109 @@
+//! `rmq`: send messages, show routes, and benchmark producing against Apache RocketMQ.
+//!
+//! The name server comes from `--namesrv`, else `NAMESRV_ADDR` / `RMQ_NAMESRV_ADDR`, else 127.0.0.1:9876.
+//! Usage errors exit with 2, failed operations with 1.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod bench;
+mod commands;
+
+/// The rmq command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rmq",
+    version,
+    about = "RocketMQ producer tool: send, route, bench"
+)]
+struct Cli {
+    /// Name server address(es), `host:port[;host:port]`.
+    #[arg(long, global = true, env = "RMQ_NAMESRV_ADDR")]
+    namesrv: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Send messages and print each result.
+    Send(SendArgs),
+    /// Show a topic's route and the publish queues rmq builds from it.
+    Route {
+        /// The topic.
+        topic: String,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchWhat {
+    /// Produce as fast as possible (the workload of RocketMQ's producer.sh) and report once a second.
+    Produce(bench::ProduceArgs),
+}
+
+/// Arguments of `rmq send`.
+#[derive(Args, Debug)]
+struct SendArgs {
+    /// Topic.
+    #[arg(long)]
+    topic: String,
+    /// Body text.
+    #[arg(long, conflicts_with = "file")]
+    body: Option<String>,
+    /// Read the body from a file.
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// Keys.
+    #[arg(long, num_args = 1..)]
+    keys: Vec<String>,
+    /// Tag.
+    #[arg(long)]
+    tags: Option<String>,
+    /// User properties `name=value`.
+    #[arg(long = "prop", value_parser = parse_prop)]
+    props: Vec<(String, String)>,
+    /// How many times to send it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+    /// Producer group.
+    #[arg(long, default_value = "rmq_cli_producer")]
+    group: String,
+}
+
+fn parse_prop(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not name=value"))?;
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+/// The name server: the flag, else `NAMESRV_ADDR`, else the default.
+fn namesrv(flag: Option<String>) -> String {
+    flag.or_else(|| std::env::var("NAMESRV_ADDR").ok())
+        .unwrap_or_else(|| "127.0.0.1:9876".into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ns = namesrv(cli.namesrv);
+    let result = match cli.command {
+        Command::Send(a) => commands::send(&ns, a),
+        Command::Route { topic } => commands::route(&ns, &topic),
+        Command::Bench {
+            what: BenchWhat::Produce(a),
+        } => bench::produce(&ns, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rmq: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

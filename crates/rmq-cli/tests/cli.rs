@@ -1,0 +1,73 @@
+//! The command line's argument handling: usage errors exit with 2, failed operations with 1 and say why.
+
+use std::process::Command;
+
+fn rmq(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(args)
+        .env_remove("RMQ_NAMESRV_ADDR")
+        .env("NAMESRV_ADDR", "127.0.0.1:1")
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    for args in [
+        &["frobnicate"][..],
+        &["send"],
+        &["send", "--topic", "T", "--count", "0", "--body", "x"],
+        &["send", "--topic", "T", "--body", "x", "--file", "f"],
+        &["send", "--topic", "T", "--body", "x", "--prop", "novalue"],
+        &["bench", "produce", "--mode", "sideways"],
+        &["bench", "produce", "-w", "0"],
+        &["route"],
+    ] {
+        let (code, text) = rmq(args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(
+            text.contains("Usage") || text.contains("error"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn failures_exit_with_1_and_name_the_cause() {
+    let (code, text) = rmq(&["send", "--topic", "T"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("--body"), "{text}");
+    let (code, text) = rmq(&["send", "--topic", "bad topic!", "--body", "x"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("validation error"), "{text}");
+    // NAMESRV_ADDR is used when --namesrv is absent: nothing listens on port 1.
+    let (code, text) = rmq(&["send", "--topic", "T", "--body", "x"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    let (code, text) = rmq(&[
+        "send",
+        "--topic",
+        "T",
+        "--body",
+        "x",
+        "--prop",
+        "UNIQ_KEY=1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(text.contains("reserved"), "{text}");
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let (code, text) = rmq(&["--help"]);
+    assert_eq!(code, 0);
+    for c in ["send", "route", "bench"] {
+        assert!(text.contains(c), "{text}");
+    }
+}
