@@ -182,6 +182,7 @@ pub(crate) fn produce(ns: &str, a: ProduceArgs) -> Result<(), String> {
         sent: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     });
+    let cpu0 = process_cpu_seconds();
     let limit = a.count.unwrap_or(u64::MAX);
     let deadline = a
         .count
@@ -274,6 +275,7 @@ pub(crate) fn produce(ns: &str, a: ProduceArgs) -> Result<(), String> {
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu0;
     shared.stop.store(true, Ordering::Relaxed);
     let _ = reporter.join();
     producer.shutdown();
@@ -287,7 +289,7 @@ pub(crate) fn produce(ns: &str, a: ProduceArgs) -> Result<(), String> {
     };
     if a.json {
         println!(
-            "{{\"avg_ms\":{avg},\"client\":\"rmq\",\"count\":{n},\"failed\":{failed},\"max_ms\":{max},\"mode\":\"{}\",\"p99_ms\":{p99},\"seconds\":{secs},\"threads\":{parallel},\"tps\":{}}}",
+            "{{\"avg_ms\":{avg},\"client\":\"rmq\",\"count\":{n},\"cpu_s\":{cpu},\"failed\":{failed},\"max_ms\":{max},\"mode\":\"{}\",\"p99_ms\":{p99},\"seconds\":{secs},\"threads\":{parallel},\"tps\":{}}}",
             format!("{:?}", a.mode).to_lowercase(),
             n as f64 / secs
         );
@@ -304,4 +306,23 @@ pub(crate) fn produce(ns: &str, a: ProduceArgs) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// User plus system CPU seconds of this process, from `/proc/self/stat` (clock ticks of 1/100 s, Linux's
+/// USER_HZ); 0 where that file does not exist.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -27,7 +27,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * <pre>
  * read --namesrv ADDR --topic T [--inline-max BYTES]
  * send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]
- * bench --namesrv ADDR --topic T [--mode sync|async] [--threads N] [--count N] [--size BYTES] [--window N]
+ * bench --namesrv ADDR --topic T [--mode sync|async|oneway] [--threads N] [--count N] [--size BYTES] [--window N]
  * </pre>
  */
 public final class Checker {
@@ -156,7 +156,6 @@ public final class Checker {
         DefaultMQProducer producer = new DefaultMQProducer("rmq_bench_java");
         producer.setNamesrvAddr(namesrv);
         producer.setInstanceName("rmq_bench_" + System.nanoTime());
-        producer.setCompressMsgBodyOverHowmuch(Integer.MAX_VALUE);
         producer.start();
         byte[] body = new byte[size];
         java.util.Arrays.fill(body, (byte) 'x');
@@ -167,8 +166,12 @@ public final class Checker {
             long[] lat = new long[count];
             java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
             java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
+            com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            long cpu0 = os.getProcessCpuTime();
             long t0 = System.nanoTime();
-            if (mode.equals("sync")) {
+            if (mode.equals("sync") || mode.equals("oneway")) {
+                final boolean oneway = mode.equals("oneway");
                 Thread[] ts = new Thread[threads];
                 for (int t = 0; t < threads; t++) {
                     ts[t] = new Thread(() -> {
@@ -176,7 +179,11 @@ public final class Checker {
                         while ((i = next.getAndIncrement()) < count) {
                             long s0 = System.nanoTime();
                             try {
-                                producer.send(new Message(topic, body));
+                                if (oneway) {
+                                    producer.sendOneway(new Message(topic, body));
+                                } else {
+                                    producer.send(new Message(topic, body));
+                                }
                             } catch (Exception e) {
                                 failed.incrementAndGet();
                             }
@@ -213,6 +220,7 @@ public final class Checker {
                 done.await();
             }
             double secs = (System.nanoTime() - t0) / 1e9;
+            double cpu = (os.getProcessCpuTime() - cpu0) / 1e9;
             java.util.Arrays.sort(lat);
             long sum = 0;
             for (long l : lat) {
@@ -221,7 +229,7 @@ public final class Checker {
             Map<String, Object> o = new TreeMap<>();
             o.put("client", "java");
             o.put("mode", mode);
-            o.put("threads", mode.equals("sync") ? threads : window);
+            o.put("threads", mode.equals("async") ? window : threads);
             o.put("count", count);
             o.put("seconds", secs);
             o.put("tps", count / secs);
@@ -229,6 +237,7 @@ public final class Checker {
             o.put("p99_ms", lat[(int) Math.min(count - 1, Math.floor(count * 0.99))] / 1e6);
             o.put("max_ms", lat[count - 1] / 1e6);
             o.put("failed", failed.get());
+            o.put("cpu_s", cpu);
             System.out.println(toJson(o));
         } finally {
             producer.shutdown();
