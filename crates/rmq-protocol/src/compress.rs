@@ -168,10 +168,9 @@ mod tests {
         let body = sample();
         let (z, bits) = compress(&body, CompressionType::Zlib, DEFAULT_COMPRESS_LEVEL).unwrap();
         assert_eq!(bits, 0x301); // java_vectors.txt: COMPRESSED|ZLIB = 769
-        // An RFC 1950 zlib stream like Java's Deflater: deflate with a 32 KiB window, valid header check.
-        // (The FLEVEL hint bits differ from Java's `78 5e`; readers ignore them.)
-        assert_eq!(z[0], 0x78);
-        assert_eq!((u16::from(z[0]) * 256 + u16::from(z[1])) % 31, 0);
+        // An RFC 1950 zlib stream with the same header as Java's Deflater(5) (derived_vectors.txt: 785e);
+        // the deflate bytes themselves may differ from Java's zlib, which no reader depends on.
+        assert_eq!(&z[..2], &[0x78, 0x5e]);
         assert_eq!(decompress(&z, bits, body.len()).unwrap(), body);
         assert_eq!(
             decompress(&z, sys_flag::COMPRESSED, body.len()).unwrap(),
