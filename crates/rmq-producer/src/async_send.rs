@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -258,14 +258,4 @@ pub(crate) fn retry_loop(inner: std::sync::Weak<Inner>, rx: Receiver<AsyncSend>)
             None => return,
         }
     }
-}
-
-/// A channel for the retry thread.
-pub(crate) fn retry_channel() -> (Sender<AsyncSend>, Receiver<AsyncSend>) {
-    std::sync::mpsc::channel()
-}
-
-/// How many asynchronous sends are in flight (for stats).
-pub(crate) fn in_flight(inner: &Inner) -> usize {
-    inner.async_permits.in_flight()
 }

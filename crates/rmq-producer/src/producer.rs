@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,7 +27,7 @@ use rmq_routing::{
 use std::any::Any;
 use tracing::{debug, warn};
 
-use crate::async_send::{AsyncPermits, AsyncSend, Outcome, SendFuture, retry_channel, retry_loop};
+use crate::async_send::{AsyncPermits, AsyncSend, Outcome, SendFuture, retry_loop};
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::stats::{Counters, ProducerStats};
@@ -110,7 +110,6 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     stop: (Mutex<bool>, Condvar),
     threads: Mutex<Vec<JoinHandle<()>>>,
-    started_at: AtomicU64,
     pub(crate) async_permits: AsyncPermits,
     /// The retry thread's queue; `None` before start and after the shutdown's drain deadline.
     pub(crate) retry_tx: Mutex<Option<Sender<AsyncSend>>>,
@@ -195,7 +194,6 @@ impl Producer {
                 counters: Counters::default(),
                 stop: (Mutex::new(false), Condvar::new()),
                 threads: Mutex::new(Vec::new()),
-                started_at: AtomicU64::new(0),
                 async_permits: AsyncPermits::new(config_async_max),
                 retry_tx: Mutex::new(None),
             }),
@@ -226,11 +224,8 @@ impl Producer {
             Err(_) => return Err(ProducerError::State("shut down")),
         }
         self.inner.config.validate()?;
-        self.inner
-            .started_at
-            .store(now_ms() as u64, Ordering::Relaxed);
         let mut threads = self.inner.threads.lock();
-        let (tx, rx) = retry_channel();
+        let (tx, rx) = std::sync::mpsc::channel();
         *self.inner.retry_tx.lock() = Some(tx);
         let weak = Arc::downgrade(&self.inner);
         threads.push(

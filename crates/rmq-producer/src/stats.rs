@@ -78,7 +78,7 @@ pub(crate) fn snapshot(inner: &Inner, running: bool) -> ProducerStats {
         },
         retries: c.retries.load(Ordering::Relaxed),
         oneway: c.oneway.load(Ordering::Relaxed),
-        in_flight: crate::async_send::in_flight(inner),
+        in_flight: inner.async_permits.in_flight(),
         avg_send_time: Duration::from_micros(c.send_micros.load(Ordering::Relaxed) / total.max(1)),
         heartbeats_ok: c.heartbeats_ok.load(Ordering::Relaxed),
         heartbeats_failed: c.heartbeats_failed.load(Ordering::Relaxed),
