@@ -283,28 +283,36 @@ proptest! {
     }
 }
 
-#[test]
-fn isolated_broker_returns_after_its_window() {
-    let t = Instant::now();
+/// Topic "T" on `brokers` identical brokers (master, writable, `queues` queues each), routed with `policy`.
+fn router_for(
+    brokers: usize,
+    queues: i32,
+    policy: HealthPolicy,
+    t: Instant,
+) -> (MessageRouter, Arc<HealthRegistry>, Arc<TopicBrokerMapping>) {
     let specs = vec![
         BrokerSpec {
             master: true,
             writable: true,
-            queues: 4
+            queues
         };
-        2
+        brokers
     ];
     let mapping = Arc::new(TopicBrokerMapping::new(t));
     mapping.update_route_info("T", route_of(&specs), t);
+    let health = Arc::new(HealthRegistry::new(policy, t));
+    let router = MessageRouter::new(mapping.clone(), health.clone(), RouterConfig::default());
+    (router, health, mapping)
+}
+
+#[test]
+fn isolated_broker_returns_after_its_window() {
+    let t = Instant::now();
     let policy = HealthPolicy {
         latency_fault_tolerance: true,
         ..HealthPolicy::default()
     };
-    let router = MessageRouter::new(
-        mapping,
-        Arc::new(HealthRegistry::new(policy, t)),
-        RouterConfig::default(),
-    );
+    let (router, _, _) = router_for(2, 4, policy, t);
     router.report_failure(
         "broker-a",
         FailureKind::Connection,
@@ -343,18 +351,7 @@ fn isolated_broker_returns_after_its_window() {
 #[test]
 fn all_bad_falls_back_to_the_least_bad() {
     let t = Instant::now();
-    let specs = vec![
-        BrokerSpec {
-            master: true,
-            writable: true,
-            queues: 2
-        };
-        2
-    ];
-    let mapping = Arc::new(TopicBrokerMapping::new(t));
-    mapping.update_route_info("T", route_of(&specs), t);
-    let health = Arc::new(HealthRegistry::new(HealthPolicy::default(), t));
-    let router = MessageRouter::new(mapping, health.clone(), RouterConfig::default());
+    let (router, health, _) = router_for(2, 2, HealthPolicy::default(), t);
     health.force_suspend("broker-a");
     for _ in 0..5 {
         router.report_failure("broker-b", FailureKind::Timeout, Duration::from_secs(3), t);
@@ -370,21 +367,7 @@ fn all_bad_falls_back_to_the_least_bad() {
 #[test]
 fn routers_with_separate_registries_share_a_route_cache() {
     let t = Instant::now();
-    let specs = vec![
-        BrokerSpec {
-            master: true,
-            writable: true,
-            queues: 2
-        };
-        2
-    ];
-    let mapping = Arc::new(TopicBrokerMapping::new(t));
-    mapping.update_route_info("T", route_of(&specs), t);
-    let first = MessageRouter::new(
-        mapping.clone(),
-        Arc::new(HealthRegistry::new(HealthPolicy::default(), t)),
-        RouterConfig::default(),
-    );
+    let (first, _, mapping) = router_for(2, 2, HealthPolicy::default(), t);
     let second_health = Arc::new(HealthRegistry::new(HealthPolicy::default(), t));
     let second = MessageRouter::new(mapping, second_health.clone(), RouterConfig::default());
     let msg = Message::new("T", "x");
