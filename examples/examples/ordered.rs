@@ -4,7 +4,6 @@
 //! `cargo run -p rmq-examples --example ordered`
 
 use rmq::prelude::*;
-use rmq::routing::SelectByHash;
 
 fn main() -> Result<(), ProducerError> {
     let mut config = ProducerConfig::from_env()?;
@@ -19,11 +18,11 @@ fn main() -> Result<(), ProducerError> {
             println!("{order} {step:8} -> {} queue {}", r.broker_name, r.queue_id);
         }
     }
-    let arg: Box<dyn std::any::Any + Send + Sync> = Box::new(String::from("customer-7"));
+    // Java's SelectMessageQueueByHash with a typed argument (any closure over the queues works too).
     let r = producer.send_with_selector(
         &Message::new("OrderedTopic", "by selector"),
-        &SelectByHash,
-        Some(&*arg),
+        select_by_hash,
+        "customer-7",
     )?;
     println!("selector -> {} queue {}", r.broker_name, r.queue_id);
     producer.shutdown();

@@ -1,20 +1,28 @@
-//! Asynchronous sends: the same attempts and retries as `send_sync`, driven by connection callbacks and a
-//! retry thread, completing a [`SendFuture`] (or a callback) exactly once.
+//! The asynchronous driver: a send's steps run on the caller's thread only while they cannot block (a
+//! route in the cache, a live connection); route fetches, connects and retries run on the producer's
+//! async worker thread, never on a connection's reader thread. Each send completes its [`SendFuture`] (or
+//! callback) exactly once.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use rmq_protocol::Message;
 
+use crate::core::Core;
 use crate::error::ProducerError;
-use crate::producer::{Inner, Next, SendResult, SendState};
+use crate::inflight::Ticket;
+use crate::machine::Policy;
+use crate::result::SendResult;
+use crate::send::{Attempt, Mode, Plan, SendJob, Target, refused, strategy_for};
 
-/// A callback run once with a send's outcome. It runs on a connection's reader thread or the producer's
-/// retry thread: it must not block.
+/// A callback run once with a send's outcome. It runs on a connection's reader thread, the producer's
+/// async worker or the sender's thread: it must not block.
 pub type SendCallback = Box<dyn FnOnce(Result<SendResult, ProducerError>) + Send + 'static>;
 
 #[derive(Default)]
@@ -26,13 +34,13 @@ struct State {
 }
 
 /// Where one asynchronous send's outcome lands.
-pub(crate) struct Outcome {
+struct Outcome {
     state: Mutex<State>,
     cond: Condvar,
 }
 
 impl Outcome {
-    pub(crate) fn new(callback: Option<SendCallback>) -> Arc<Outcome> {
+    fn new(callback: Option<SendCallback>) -> Arc<Outcome> {
         Arc::new(Outcome {
             state: Mutex::new(State {
                 callback,
@@ -40,11 +48,6 @@ impl Outcome {
             }),
             cond: Condvar::new(),
         })
-    }
-
-    /// Completes a send refused before it started.
-    pub(crate) fn complete_now(&self, result: Result<SendResult, ProducerError>) {
-        self.complete(result);
     }
 
     fn complete(&self, result: Result<SendResult, ProducerError>) {
@@ -85,11 +88,7 @@ impl std::fmt::Debug for SendFuture {
 }
 
 impl SendFuture {
-    pub(crate) fn new(outcome: Arc<Outcome>) -> Self {
-        SendFuture { outcome }
-    }
-
-    /// Blocks until the send is over (at most about `send_msg_timeout` after it started).
+    /// Blocks until the send is over (at most about its timeout after it started).
     pub fn wait(self) -> Result<SendResult, ProducerError> {
         let mut st = self.outcome.state.lock();
         while !st.done {
@@ -134,128 +133,199 @@ impl Future for SendFuture {
 }
 
 /// One asynchronous send in progress.
-pub(crate) struct AsyncSend {
-    pub(crate) state: SendState,
-    pub(crate) outcome: Arc<Outcome>,
+struct AsyncSend {
+    job: SendJob<'static>,
+    outcome: Arc<Outcome>,
+    ticket: Ticket,
 }
 
-/// Bounds asynchronous sends in flight (`async_send_semaphore`).
-#[derive(Debug)]
-pub(crate) struct AsyncPermits {
-    in_flight: Mutex<usize>,
-    cond: Condvar,
-    max: usize,
+/// Work for the async worker thread.
+enum Work {
+    /// Go on from the next plan (after a failed attempt).
+    Plan(AsyncSend),
+    /// Fetch the route within this time, then go on.
+    Fetch(AsyncSend, Duration),
+    /// Send this attempt (it may connect).
+    Launch(AsyncSend, Attempt),
 }
 
-impl AsyncPermits {
-    pub(crate) fn new(max: usize) -> Self {
-        AsyncPermits {
-            in_flight: Mutex::new(0),
-            cond: Condvar::new(),
-            max,
-        }
+/// The async worker's queue; closed at shutdown once the drain deadline has passed.
+#[derive(Debug, Default)]
+pub(crate) struct RetryQueue {
+    tx: Mutex<Option<Sender<Work>>>,
+}
+
+impl std::fmt::Debug for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Work::Plan(_) => "Plan",
+            Work::Fetch(..) => "Fetch",
+            Work::Launch(..) => "Launch",
+        })
+    }
+}
+
+impl RetryQueue {
+    /// Starts the async worker thread.
+    pub(crate) fn open(&self, core: &Arc<Core>) -> Result<(), ProducerError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        *self.tx.lock() = Some(tx);
+        let weak = Arc::downgrade(core);
+        core.workers()
+            .spawn("rmq-async-worker", move || worker(weak, rx))
     }
 
-    /// Takes a permit, waiting until `deadline` (or not at all when `block` is false).
-    pub(crate) fn acquire(&self, deadline: Instant, block: bool) -> Result<(), ProducerError> {
-        let mut n = self.in_flight.lock();
-        while *n >= self.max {
-            if !block || self.cond.wait_until(&mut n, deadline).timed_out() && *n >= self.max {
-                return Err(ProducerError::Overloaded {
-                    in_flight: *n,
-                    max: self.max,
-                });
+    /// From now on, work handed over ends the send with a shutdown error.
+    pub(crate) fn close(&self) {
+        self.tx.lock().take();
+    }
+
+    fn push(&self, core: &Arc<Core>, work: Work) {
+        let tx = self.tx.lock().clone();
+        let back = match tx {
+            Some(tx) => match tx.send(work) {
+                Ok(()) => return,
+                Err(back) => back.0,
+            },
+            None => work,
+        };
+        let mut send = match back {
+            Work::Plan(s) | Work::Fetch(s, _) | Work::Launch(s, _) => s,
+        };
+        send.job.abort(ProducerError::State("shut down"));
+        step(core, send, Thread::Worker);
+    }
+}
+
+fn worker(core: Weak<Core>, rx: Receiver<Work>) {
+    while let Ok(work) = rx.recv() {
+        let Some(core) = core.upgrade() else { return };
+        match work {
+            Work::Plan(send) => step(&core, send, Thread::Worker),
+            Work::Fetch(mut send, timeout) => {
+                send.job.fetch_route(&core, timeout);
+                step(&core, send, Thread::Worker);
             }
+            Work::Launch(send, attempt) => launch(&core, send, attempt),
         }
-        *n += 1;
-        Ok(())
-    }
-
-    pub(crate) fn release(&self) {
-        let mut n = self.in_flight.lock();
-        *n = n.saturating_sub(1);
-        drop(n);
-        self.cond.notify_all();
-    }
-
-    pub(crate) fn in_flight(&self) -> usize {
-        *self.in_flight.lock()
-    }
-
-    /// Waits until nothing is in flight or `deadline` passes; returns what is left.
-    pub(crate) fn drain(&self, deadline: Instant) -> usize {
-        let mut n = self.in_flight.lock();
-        while *n > 0 {
-            if self.cond.wait_until(&mut n, deadline).timed_out() {
-                break;
-            }
-        }
-        *n
     }
 }
 
-impl Inner {
-    /// Ends an asynchronous send: stats, permit, outcome.
-    pub(crate) fn finish_async(&self, send: AsyncSend, result: Result<SendResult, ProducerError>) {
-        self.counters.record(&result, send.state.started.elapsed());
-        self.async_permits.release();
-        send.outcome.complete(result);
-    }
+/// Which thread runs a step: what the caller's thread and reader threads may not do goes to the worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Thread {
+    /// The sender's thread or a reader thread: nothing that blocks.
+    NonBlocking,
+    /// The async worker: may fetch routes and connect.
+    Worker,
+}
 
-    /// Runs the next attempt of `send`. Called on the sender's thread first, then on the retry thread,
-    /// never on a connection's reader thread (route fetches and connects may block).
-    pub(crate) fn drive(self: &Arc<Self>, mut send: AsyncSend) {
-        if self.retry_tx.lock().is_none() {
-            // Past the shutdown's drain deadline.
-            self.finish_async(send, Err(ProducerError::State("shut down")));
-            return;
-        }
-        match self.next_attempt(&mut send.state) {
-            Next::Done(r) => self.finish_async(send, r),
-            Next::Attempt {
-                routing,
-                request,
+/// Starts an asynchronous send of `message` within `timeout`. `wait_for_room`: block while the in-flight
+/// bound is reached (up to the timeout) instead of failing with `Overloaded` at once.
+pub(crate) fn start(
+    core: &Arc<Core>,
+    message: &Message,
+    timeout: Duration,
+    wait_for_room: bool,
+    callback: Option<SendCallback>,
+) -> SendFuture {
+    let outcome = Outcome::new(callback);
+    let future = SendFuture {
+        outcome: outcome.clone(),
+    };
+    let started = Instant::now();
+    let accepted = core.check_running().and_then(|()| {
+        let prepared = core.requests().prepare(message)?;
+        let ticket = core.in_flight().acquire(
+            prepared.uniq_key(),
+            prepared.topic(),
+            started,
+            wait_for_room.then_some(started + timeout),
+        )?;
+        Ok((prepared, ticket))
+    });
+    match accepted {
+        Ok((prepared, ticket)) => {
+            let target = Target::Strategy(strategy_for(message, core.config().routing_strategy));
+            let job = SendJob::new(
+                prepared,
+                Cow::Owned(message.clone()),
+                target,
+                Mode::Answered,
+                Policy::retrying(
+                    core.config().retry_times,
+                    core.config().retry_another_broker_when_not_store_ok,
+                ),
+                started,
                 timeout,
-            } => {
-                let inner = self.clone();
-                let addr = routing.broker_addr().to_owned();
-                let sent_at = Instant::now();
-                self.remoting
-                    .invoke_async_callback(&addr, request, timeout, move |outcome| {
-                        let mut send = send;
-                        match inner.on_outcome(
-                            &mut send.state,
-                            &routing,
-                            outcome,
-                            sent_at.elapsed(),
-                        ) {
-                            Some(r) => inner.finish_async(send, r),
-                            None => inner.retry(send),
-                        }
-                    });
-            }
+            );
+            let send = AsyncSend {
+                job,
+                outcome,
+                ticket,
+            };
+            step(core, send, Thread::NonBlocking);
         }
+        Err(e) => outcome.complete(Err(refused(core, Mode::Answered, e))),
     }
+    future
+}
 
-    fn retry(&self, send: AsyncSend) {
-        let tx = self.retry_tx.lock().clone();
-        match tx {
-            Some(tx) => {
-                if let Err(back) = tx.send(send) {
-                    self.finish_async(back.0, Err(ProducerError::State("shut down")));
-                }
-            }
-            None => self.finish_async(send, Err(ProducerError::State("shut down"))),
+/// Carries `send` on as far as `thread` may, then hands it to a connection or the worker.
+fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread) {
+    let blocking_ok = thread == Thread::Worker;
+    match send.job.plan(core) {
+        Plan::Fetch(timeout) if blocking_ok => {
+            send.job.fetch_route(core, timeout);
+            step(core, send, thread);
+        }
+        Plan::Fetch(timeout) => core.retry_queue().push(core, Work::Fetch(send, timeout)),
+        Plan::Attempt(a)
+            if !blocking_ok && !core.remoting().is_connected(a.routing.broker_addr()) =>
+        {
+            core.retry_queue().push(core, Work::Launch(send, a));
+        }
+        Plan::Attempt(a) => launch(core, send, a),
+        Plan::Done(r) => {
+            let AsyncSend {
+                job,
+                outcome,
+                ticket,
+            } = send;
+            let r = job
+                .finish(core, r)
+                .and_then(|r| r.ok_or(ProducerError::State("no result for an async send")));
+            // The outcome is delivered before the place is given back, so a flush that returns empty
+            // means every outcome has been delivered.
+            outcome.complete(r);
+            core.in_flight().release(ticket);
         }
     }
 }
 
-/// The retry thread: runs further attempts of asynchronous sends off the connections' reader threads.
-pub(crate) fn retry_loop(inner: std::sync::Weak<Inner>, rx: Receiver<AsyncSend>) {
-    while let Ok(send) = rx.recv() {
-        match inner.upgrade() {
-            Some(i) => i.drive(send),
-            None => return,
-        }
-    }
+/// Sends one attempt; its outcome comes back on a reader thread (or the timer's).
+fn launch(core: &Arc<Core>, send: AsyncSend, a: Attempt) {
+    let Attempt {
+        routing,
+        request,
+        timeout,
+    } = a;
+    let c = core.clone();
+    let at = routing.clone();
+    let sent_at = Instant::now();
+    core.remoting().invoke_async_callback(
+        routing.broker_addr(),
+        request,
+        timeout,
+        move |outcome| {
+            let mut send = send;
+            send.job.on_response(&c, &at, sent_at.elapsed(), outcome);
+            if send.job.is_over() {
+                step(&c, send, Thread::NonBlocking);
+            } else {
+                // A retry may need a route fetch or a connect: never on a reader thread.
+                c.retry_queue().push(&c, Work::Plan(send));
+            }
+        },
+    );
 }

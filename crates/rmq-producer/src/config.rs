@@ -1,8 +1,10 @@
 //! [`ProducerConfig`]: every setting of the producer, its default, and its validation.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rmq_protocol::validate;
+use rmq_remoting::RemotingConfig;
 use rmq_routing::RoutingStrategy;
 
 use crate::error::ProducerError;
@@ -51,6 +53,13 @@ pub struct ProducerConfig {
     /// When the bound is reached, block the sender up to `send_msg_timeout` (true, default) or fail at
     /// once with `Overloaded` (false).
     pub async_send_block: bool,
+    /// Connection settings: header serialization, frame limit, connections per address, connect timeout
+    /// and the rest of [`RemotingConfig`].
+    pub remoting: RemotingConfig,
+    /// Broker addresses to dial instead of the ones the brokers advertise (`advertised → dial`), for
+    /// brokers behind NAT or in containers. Applied to every route fetched, so sends, heartbeats and
+    /// [`crate::Producer::topic_route`] all use the dialed address. Default empty.
+    pub broker_addr_override: BTreeMap<String, String>,
 }
 
 impl Default for ProducerConfig {
@@ -75,6 +84,8 @@ impl Default for ProducerConfig {
             batch_size: 32,
             async_send_semaphore: 10_000,
             async_send_block: true,
+            remoting: RemotingConfig::default(),
+            broker_addr_override: BTreeMap::new(),
         }
     }
 }
@@ -111,13 +122,41 @@ impl ProducerConfig {
         if list.is_empty() {
             return bad("namesrv_addr", "no name server address given".into());
         }
+        let host_port = |a: &str| {
+            a.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+        };
         for a in &list {
-            let ok = a
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !ok {
+            if !host_port(a) {
                 return bad("namesrv_addr", format!("{a:?} is not host:port"));
             }
+        }
+        for (from, to) in &self.broker_addr_override {
+            if !host_port(from) || !host_port(to) {
+                return bad(
+                    "broker_addr_override",
+                    format!("{from:?} -> {to:?}: both must be host:port"),
+                );
+            }
+        }
+        let r = &self.remoting;
+        if r.connections_per_addr == 0 || r.connections_per_addr > 64 {
+            return bad(
+                "remoting.connections_per_addr",
+                format!("{} is outside 1..=64", r.connections_per_addr),
+            );
+        }
+        if r.max_frame < 64 * 1024 {
+            return bad(
+                "remoting.max_frame",
+                format!("{} is less than 64 KiB", r.max_frame),
+            );
+        }
+        if r.connect_timeout < Duration::from_millis(10) {
+            return bad(
+                "remoting.connect_timeout",
+                format!("{:?} is shorter than 10 ms", r.connect_timeout),
+            );
         }
         if self.send_msg_timeout.is_zero() {
             return bad("send_msg_timeout", "must be positive".into());
@@ -220,6 +259,13 @@ mod tests {
         let mut c = ok.clone();
         c.async_send_semaphore = 0;
         assert_eq!(err_field(&c), "async_send_semaphore");
+        let mut c = ok.clone();
+        c.remoting.connections_per_addr = 0;
+        assert_eq!(err_field(&c), "remoting.connections_per_addr");
+        let mut c = ok.clone();
+        c.broker_addr_override
+            .insert("10.0.0.1:10911".into(), "nowhere".into());
+        assert_eq!(err_field(&c), "broker_addr_override");
         let mut c = ok;
         c.routing_strategy = RoutingStrategy::Selector;
         assert_eq!(err_field(&c), "routing_strategy");

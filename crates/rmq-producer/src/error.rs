@@ -46,7 +46,26 @@ pub enum ProducerError {
         /// The broker's remark.
         remark: Option<String>,
     },
-    /// Every attempt failed; the last failure is kept.
+    /// The broker answered that it stored the message, but its answer could not be read. The message is
+    /// stored ([`ProducerError::possibly_stored`] is true); a resend would duplicate it.
+    #[error("broker {broker} answered {code} but the answer is unreadable: {reason}")]
+    BadResponse {
+        /// The broker's name.
+        broker: String,
+        /// The response code (a stored status).
+        code: ResponseCode,
+        /// What could not be read.
+        reason: String,
+    },
+    /// An ordered send named a queue of another topic than the message's (nothing was sent).
+    #[error("message topic {message_topic:?} differs from the queue's topic {queue_topic:?}")]
+    QueueTopicMismatch {
+        /// The message's topic.
+        message_topic: String,
+        /// The queue's topic.
+        queue_topic: String,
+    },
+    /// Every attempt failed, or a later attempt failed in a way no retry fixes; the last failure is kept.
     #[error("send failed after {attempts} attempt(s) in {elapsed:?}; last: {last}")]
     AttemptsExhausted {
         /// Attempts made.
@@ -102,6 +121,7 @@ impl ProducerError {
     pub fn possibly_stored(&self) -> bool {
         match self {
             ProducerError::Remoting(e) => !e.is_not_sent(),
+            ProducerError::BadResponse { .. } => true,
             ProducerError::AttemptsExhausted {
                 possibly_stored, ..
             } => *possibly_stored,

@@ -2,29 +2,44 @@
 //!
 //! The producer of rmq, composed from `rmq-protocol`, `rmq-remoting` and `rmq-routing`.
 //!
-//! **Status: first slice.** [`Producer`] starts and shuts down (unregistering from brokers), fetches
-//! routes once per topic (falling back to TBW102 so brokers create new topics), refreshes them and keeps
-//! the last good one when the name server fails, heartbeats every master broker concurrently, and sends
-//! synchronously (with retries on another broker inside one deadline, split so every attempt gets time),
-//! asynchronously (the same retries; a [`SendFuture`] for threads or any executor, or a callback; bounded
-//! in flight) and oneway. Configuration comes from templates ([`get_config`]), a builder, or the
-//! environment ([`ProducerConfig::from_env`]). Ordered sends go to one queue: by sharding key (message
-//! hash), [`Producer::send_to_queue`] or [`Producer::send_with_selector`]. [`Producer::send_batch`]
-//! splits batches by count and size. Transactions, request-reply, ACL and namespaces are not built yet.
+//! [`Producer`] starts and shuts down (unregistering from brokers; dropping the last handle does the
+//! same), fetches routes once per topic (falling back to TBW102 so brokers create new topics), refreshes
+//! them and keeps the last good one when the name server fails, heartbeats every master broker
+//! concurrently (and a broker as soon as a route names it), and sends synchronously, asynchronously
+//! (a [`SendFuture`] for threads or any executor, or a callback; bounded in flight; [`Producer::flush`]),
+//! oneway, in batches and in order ([`Producer::send_to_queue`], [`Producer::send_with_selector`]).
+//! Configuration comes from templates ([`get_config`]), a builder, or the environment
+//! ([`ProducerConfig::from_env`]). Transactions, request-reply, ACL and namespaces are not built yet.
+//!
+//! Inside, every send path runs one sans-I/O send machine (`machine/`): it decides the attempts, the time
+//! each gets, retries, `possibly_stored` and what broker health is told; the drivers only carry its steps
+//! out on the right thread. docs/architecture.md maps the files.
 
 #![forbid(unsafe_code)]
 
 mod async_send;
 mod config;
+mod core;
 mod error;
+mod heartbeat;
+mod inflight;
+mod machine;
 mod producer;
+mod request;
+mod result;
+mod routes;
+mod send;
 mod stats;
+mod sync_send;
 mod templates;
+mod workers;
 
 pub use async_send::{SendCallback, SendFuture};
 pub use config::ProducerConfig;
 pub use error::ProducerError;
-pub use producer::{MessageQueue, Producer, SendResult, SendStatus};
+pub use inflight::PendingSend;
+pub use producer::Producer;
+pub use result::{MessageQueue, SendResult, SendStatus};
 pub use stats::ProducerStats;
 pub use templates::{ENV_VARS, ProducerConfigBuilder, TEMPLATES, create_custom_config, get_config};
 

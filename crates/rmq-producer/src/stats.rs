@@ -3,30 +3,92 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rmq_routing::MessageRouter;
 use rmq_routing::{RouteSummary, RouterStats};
 
-use crate::error::ProducerError;
-use crate::producer::{Inner, SendResult};
-
+/// The producer's counters; every send ends in exactly one `record_*` call.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) sent: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    pub(crate) oneway: AtomicU64,
-    pub(crate) heartbeats_ok: AtomicU64,
-    pub(crate) heartbeats_failed: AtomicU64,
-    pub(crate) send_micros: AtomicU64,
+    sent: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+    oneway: AtomicU64,
+    oneway_failed: AtomicU64,
+    heartbeats_ok: AtomicU64,
+    heartbeats_failed: AtomicU64,
+    send_micros: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn record(&self, r: &Result<SendResult, ProducerError>, took: Duration) {
-        match r {
-            Ok(_) => self.sent.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
+    /// A send (sync, async, batch or ordered) ended, successfully or not, after `took`; it made
+    /// `attempts` attempts.
+    pub(crate) fn record_send(&self, ok: bool, attempts: u32, took: Duration) {
+        let c = if ok { &self.sent } else { &self.failed };
+        c.fetch_add(1, Ordering::Relaxed);
+        self.count_retries(attempts);
         self.send_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A oneway send ended: written, or not.
+    pub(crate) fn record_oneway(&self, ok: bool, attempts: u32) {
+        let c = if ok {
+            &self.oneway
+        } else {
+            &self.oneway_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        self.count_retries(attempts);
+    }
+
+    fn count_retries(&self, attempts: u32) {
+        if attempts > 1 {
+            self.retries
+                .fetch_add(u64::from(attempts - 1), Ordering::Relaxed);
+        }
+    }
+
+    /// A heartbeat round (or a single heartbeat) ended.
+    pub(crate) fn record_heartbeats(&self, ok: usize, failed: usize) {
+        self.heartbeats_ok.fetch_add(ok as u64, Ordering::Relaxed);
+        self.heartbeats_failed
+            .fetch_add(failed as u64, Ordering::Relaxed);
+    }
+
+    /// A snapshot with the producer's other live figures.
+    pub(crate) fn snapshot(
+        &self,
+        running: bool,
+        in_flight: usize,
+        router: &MessageRouter,
+    ) -> ProducerStats {
+        let (sent, failed) = (
+            self.sent.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+        let total = sent + failed;
+        let now = Instant::now();
+        ProducerStats {
+            running,
+            sent,
+            failed,
+            success_rate: if total == 0 {
+                1.0
+            } else {
+                sent as f64 / total as f64
+            },
+            retries: self.retries.load(Ordering::Relaxed),
+            oneway: self.oneway.load(Ordering::Relaxed),
+            oneway_failed: self.oneway_failed.load(Ordering::Relaxed),
+            in_flight,
+            avg_send_time: Duration::from_micros(
+                self.send_micros.load(Ordering::Relaxed) / total.max(1),
+            ),
+            heartbeats_ok: self.heartbeats_ok.load(Ordering::Relaxed),
+            heartbeats_failed: self.heartbeats_failed.load(Ordering::Relaxed),
+            routes: router.mapping().summary(now),
+            router: router.stats(now),
+        }
     }
 }
 
@@ -35,9 +97,9 @@ impl Counters {
 pub struct ProducerStats {
     /// Whether the producer is running.
     pub running: bool,
-    /// Synchronous sends that succeeded.
+    /// Sends with an answer (sync, async, batch, ordered) that succeeded.
     pub sent: u64,
-    /// Synchronous sends that failed.
+    /// Sends with an answer that failed, refusals before any attempt included.
     pub failed: u64,
     /// `sent / (sent + failed)`, 1.0 before any send.
     pub success_rate: f64,
@@ -45,9 +107,11 @@ pub struct ProducerStats {
     pub retries: u64,
     /// Oneway sends written.
     pub oneway: u64,
+    /// Oneway sends that could not be written (or were refused before that).
+    pub oneway_failed: u64,
     /// Asynchronous sends in flight.
     pub in_flight: usize,
-    /// Mean time of a synchronous send, retries included.
+    /// Mean time of a send with an answer, retries included.
     pub avg_send_time: Duration,
     /// Heartbeats answered with SUCCESS.
     pub heartbeats_ok: u64,
@@ -57,32 +121,4 @@ pub struct ProducerStats {
     pub routes: Vec<RouteSummary>,
     /// Routing counters and per-broker health (attempt counts, average and max latency).
     pub router: RouterStats,
-}
-
-pub(crate) fn snapshot(inner: &Inner, running: bool) -> ProducerStats {
-    let c = &inner.counters;
-    let (sent, failed) = (
-        c.sent.load(Ordering::Relaxed),
-        c.failed.load(Ordering::Relaxed),
-    );
-    let total = sent + failed;
-    let now = Instant::now();
-    ProducerStats {
-        running,
-        sent,
-        failed,
-        success_rate: if total == 0 {
-            1.0
-        } else {
-            sent as f64 / total as f64
-        },
-        retries: c.retries.load(Ordering::Relaxed),
-        oneway: c.oneway.load(Ordering::Relaxed),
-        in_flight: inner.async_permits.in_flight(),
-        avg_send_time: Duration::from_micros(c.send_micros.load(Ordering::Relaxed) / total.max(1)),
-        heartbeats_ok: c.heartbeats_ok.load(Ordering::Relaxed),
-        heartbeats_failed: c.heartbeats_failed.load(Ordering::Relaxed),
-        routes: inner.router.mapping().summary(now),
-        router: inner.router.stats(now),
-    }
 }

@@ -102,6 +102,7 @@ pub const ENV_VARS: &[&str] = &[
     "RMQ_ROUTING_STRATEGY",
     "RMQ_ASYNC_SEND_SEMAPHORE",
     "RMQ_BATCH_SIZE",
+    "RMQ_BROKER_ADDR_OVERRIDE",
 ];
 
 fn parse<T: std::str::FromStr>(
@@ -124,6 +125,27 @@ fn parse_bool(var: &'static str, value: &str) -> Result<bool, ProducerError> {
             reason: format!("{value:?} is not true/false"),
         }),
     }
+}
+
+/// `advertised=dial;advertised=dial` into a map.
+fn parse_override(
+    var: &'static str,
+    value: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ProducerError> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                Ok((from.trim().to_owned(), to.trim().to_owned()))
+            }
+            _ => Err(ProducerError::Config {
+                field: var,
+                reason: format!("{pair:?} is not advertised=dial (host:port=host:port)"),
+            }),
+        })
+        .collect()
 }
 
 impl ProducerConfig {
@@ -192,7 +214,16 @@ impl ProducerConfig {
                         }
                     }
                 }
-                _ => {}
+                "RMQ_BATCH_SIZE" => self.batch_size = parse(var, &v, "a count")?,
+                "RMQ_BROKER_ADDR_OVERRIDE" => {
+                    self.broker_addr_override = parse_override(var, &v)?;
+                }
+                _ => {
+                    return Err(ProducerError::Config {
+                        field: var,
+                        reason: "listed in ENV_VARS but not read (a bug in rmq)".into(),
+                    });
+                }
             }
         }
         Ok(())
@@ -368,6 +399,55 @@ mod tests {
                 "{var}: {e}"
             );
         }
+    }
+
+    /// Every listed variable changes the configuration (`RMQ_BATCH_SIZE` was once listed and ignored).
+    #[test]
+    fn every_listed_variable_is_read() {
+        let values = [
+            ("RMQ_PRODUCER_GROUP", "orders"),
+            ("RMQ_NAMESRV_ADDR", "127.0.0.1:1"),
+            ("NAMESRV_ADDR", "127.0.0.1:2"),
+            ("RMQ_CLIENT_ID", "me"),
+            ("RMQ_SEND_MSG_TIMEOUT", "1500"),
+            ("RMQ_RETRY_TIMES", "4"),
+            ("RMQ_MAX_MESSAGE_SIZE", "1000"),
+            ("RMQ_POLL_NAME_SERVER_INTERVAL", "1000"),
+            ("RMQ_UPDATE_TOPIC_ROUTE_INFO_INTERVAL", "1000"),
+            ("RMQ_HEARTBEAT_BROKER_INTERVAL", "1000"),
+            ("RMQ_SEND_LATENCY_ENABLE", "true"),
+            ("RMQ_COMPRESS_MSG_BODY_OVER", "10"),
+            ("RMQ_RETRY_ANOTHER_BROKER_WHEN_NOT_STORE_OK", "true"),
+            ("RMQ_DEFAULT_TOPIC_QUEUE_NUMS", "8"),
+            ("RMQ_ROUTING_STRATEGY", "random"),
+            ("RMQ_ASYNC_SEND_SEMAPHORE", "10"),
+            ("RMQ_BATCH_SIZE", "7"),
+            (
+                "RMQ_BROKER_ADDR_OVERRIDE",
+                "10.0.0.1:10911=127.0.0.1:30911; 10.0.0.2:10911=127.0.0.1:30912",
+            ),
+        ];
+        assert_eq!(values.len(), ENV_VARS.len());
+        for (var, value) in values {
+            assert!(ENV_VARS.contains(&var), "{var}");
+            let mut c = ProducerConfig::default();
+            c.apply_env_from(env(&[(var, value)])).unwrap();
+            assert_ne!(c, ProducerConfig::default(), "{var} was not read");
+        }
+        let mut c = ProducerConfig::default();
+        c.apply_env_from(env(&[("RMQ_BATCH_SIZE", "7")])).unwrap();
+        assert_eq!(c.batch_size, 7);
+        c.apply_env_from(env(&[values[17]])).unwrap();
+        assert_eq!(
+            c.broker_addr_override
+                .get("10.0.0.2:10911")
+                .map(String::as_str),
+            Some("127.0.0.1:30912")
+        );
+        let e = ProducerConfig::default()
+            .apply_env_from(env(&[("RMQ_BROKER_ADDR_OVERRIDE", "a:1")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("advertised=dial"), "{e}");
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl RemotingClient {
             .in_flight
             .acquire(request.body.len() + 256, deadline)?;
         let result = (|| {
-            let conn = self.connection(addr)?;
+            let conn = self.connection(addr, deadline)?;
             request.mark_oneway();
             self.prepare(addr, &mut request);
             conn.send(&request, None)
@@ -277,7 +277,7 @@ impl RemotingClient {
         permit: Permit,
         callback: Option<Callback>,
     ) -> Result<ResponseFuture, (RemotingError, Option<Callback>)> {
-        let conn = match self.connection(addr) {
+        let conn = match self.connection(addr, Instant::now() + timeout) {
             Ok(c) => c,
             Err(e) => {
                 self.inner.in_flight.release(permit);
@@ -292,8 +292,19 @@ impl RemotingClient {
         Ok(future)
     }
 
-    /// A live connection to `addr`, connecting (once, for all concurrent callers of a slot) if needed.
-    fn connection(&self, addr: &str) -> Result<Arc<ConnInner>, RemotingError> {
+    /// Whether every connection slot of `addr` holds a live connection, so a call to it will not connect
+    /// (an async caller that must not block can hand the call to another thread when this is false).
+    pub fn is_connected(&self, addr: &str) -> bool {
+        self.inner.conns.lock().get(addr).is_some_and(|entries| {
+            entries
+                .iter()
+                .all(|e| matches!(e, Entry::Ready(c) if !c.is_dead()))
+        })
+    }
+
+    /// A live connection to `addr`, connecting (once, for all concurrent callers of a slot) if needed, by
+    /// `deadline` at the latest: the connect timeout is cut to the caller's time left.
+    fn connection(&self, addr: &str, deadline: Instant) -> Result<Arc<ConnInner>, RemotingError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(RemotingError::Shutdown);
         }
@@ -314,7 +325,7 @@ impl RemotingClient {
                 Entry::Connecting(w) => {
                     let w = w.clone();
                     drop(conns);
-                    return wait_connect(&w);
+                    return wait_connect(&w, addr, deadline);
                 }
                 Entry::Failed {
                     retry_at, reason, ..
@@ -336,9 +347,12 @@ impl RemotingClient {
             (w, failures)
         };
         let cfg = &self.inner.config;
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Cut short by the caller's deadline, a timed-out connect says nothing about the address.
+        let cut_short = left < cfg.connect_timeout;
         let result = ConnInner::connect(
             addr,
-            cfg.connect_timeout,
+            cfg.connect_timeout.min(left.max(Duration::from_millis(1))),
             cfg.max_frame,
             self.inner.in_flight.clone(),
             self.inner.handlers.clone(),
@@ -347,6 +361,7 @@ impl RemotingClient {
             let mut conns = self.inner.conns.lock();
             let entry = match &result {
                 Ok(c) => Entry::Ready(c.clone()),
+                Err(_) if cut_short && Instant::now() >= deadline => Entry::Empty,
                 Err(e) => {
                     let wait = cfg
                         .reconnect_backoff
@@ -428,10 +443,20 @@ impl RemotingClient {
     }
 }
 
-fn wait_connect(w: &Connecting) -> Result<Arc<ConnInner>, RemotingError> {
+/// Waits for another caller's connect, until `deadline`.
+fn wait_connect(
+    w: &Connecting,
+    addr: &str,
+    deadline: Instant,
+) -> Result<Arc<ConnInner>, RemotingError> {
     let mut done = w.done.lock();
     while done.is_none() {
-        w.cond.wait(&mut done);
+        if w.cond.wait_until(&mut done, deadline).timed_out() && done.is_none() {
+            return Err(RemotingError::Connect {
+                addr: addr.to_owned(),
+                reason: "the call's deadline passed while another caller was connecting".into(),
+            });
+        }
     }
     done.clone().unwrap_or(Err(RemotingError::Shutdown))
 }

@@ -118,16 +118,58 @@ impl SelectByHash {
     /// Java's `hashCode` of a supported argument.
     pub fn hash_arg(arg: &(dyn Any + Send + Sync)) -> Option<i32> {
         if let Some(s) = arg.downcast_ref::<String>() {
-            Some(java_string_hash(s))
+            Some(s.java_hash_code())
         } else if let Some(s) = arg.downcast_ref::<&str>() {
-            Some(java_string_hash(s))
+            Some(s.java_hash_code())
         } else if let Some(v) = arg.downcast_ref::<i32>() {
-            Some(*v)
+            Some(v.java_hash_code())
         } else {
-            arg.downcast_ref::<i64>()
-                .map(|v| (*v ^ (*v as u64 >> 32) as i64) as i32)
+            arg.downcast_ref::<i64>().map(JavaHashCode::java_hash_code)
         }
     }
+}
+
+/// Java's `hashCode` of a value, for hashing a selector argument as the Java client does.
+pub trait JavaHashCode {
+    /// The value Java's `hashCode()` gives for the same value.
+    fn java_hash_code(&self) -> i32;
+}
+
+impl JavaHashCode for str {
+    fn java_hash_code(&self) -> i32 {
+        java_string_hash(self)
+    }
+}
+
+impl JavaHashCode for String {
+    fn java_hash_code(&self) -> i32 {
+        java_string_hash(self)
+    }
+}
+
+impl JavaHashCode for i32 {
+    fn java_hash_code(&self) -> i32 {
+        *self
+    }
+}
+
+impl JavaHashCode for i64 {
+    fn java_hash_code(&self) -> i32 {
+        (*self ^ (*self as u64 >> 32) as i64) as i32
+    }
+}
+
+/// Java's `SelectMessageQueueByHash` with a typed argument: the queue at `|arg.hashCode()| % n`. Usable
+/// as the selector of a producer's `send_with_selector(msg, select_by_hash, &arg)`.
+pub fn select_by_hash<A: JavaHashCode + ?Sized>(
+    queues: &[PublishQueue],
+    _message: &Message,
+    arg: &A,
+) -> Option<usize> {
+    if queues.is_empty() {
+        return None;
+    }
+    Some(java_hash_index(arg.java_hash_code(), queues.len()))
 }
 
 impl QueueSelector for SelectByHash {

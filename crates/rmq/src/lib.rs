@@ -40,5 +40,5 @@ pub mod prelude {
         MessageQueue, Producer, ProducerConfig, ProducerError, SendFuture, SendResult, SendStatus,
     };
     pub use rmq_protocol::Message;
-    pub use rmq_routing::{QueueSelector, RoutingStrategy};
+    pub use rmq_routing::{PublishQueue, RoutingStrategy, select_by_hash};
 }

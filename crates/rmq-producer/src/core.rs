@@ -1,0 +1,172 @@
+//! [`Core`]: what one producer shares between its handle, its send drivers and its workers. Each part
+//! belongs to its own room (routes, requests, stats, in-flight table, heartbeats, workers, the async
+//! worker queue); this file only builds them and hands them out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rmq_protocol::UniqIdGenerator;
+use rmq_remoting::RemotingClient;
+use rmq_routing::{HealthPolicy, HealthRegistry, MessageRouter, RouterConfig, TopicBrokerMapping};
+
+use crate::async_send::RetryQueue;
+use crate::config::ProducerConfig;
+use crate::error::ProducerError;
+use crate::heartbeat::Heartbeats;
+use crate::inflight::InFlight;
+use crate::request::Requests;
+use crate::routes::Routes;
+use crate::stats::Counters;
+use crate::workers::Workers;
+
+const CREATED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPED: u8 = 2;
+
+/// The shared state of one producer.
+#[derive(Debug)]
+pub(crate) struct Core {
+    config: ProducerConfig,
+    client_id: String,
+    state: AtomicU8,
+    remoting: RemotingClient,
+    routes: Routes,
+    requests: Requests,
+    counters: Arc<Counters>,
+    in_flight: InFlight,
+    heartbeats: Heartbeats,
+    workers: Workers,
+    retry: RetryQueue,
+}
+
+impl Core {
+    /// Builds every part from a validated `config`. Nothing connects.
+    pub(crate) fn new(config: ProducerConfig) -> Result<Core, ProducerError> {
+        config.validate()?;
+        let now = Instant::now();
+        let pid = std::process::id();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let client_id = config
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("{}@{pid}#{nanos}", config.client_ip));
+        let remoting = RemotingClient::new(config.remoting.clone())?;
+        let health = HealthRegistry::new(
+            HealthPolicy {
+                latency_fault_tolerance: config.send_latency_enable,
+                ..HealthPolicy::default()
+            },
+            now,
+        );
+        let router = MessageRouter::new(
+            Arc::new(TopicBrokerMapping::new(now)),
+            Arc::new(health),
+            RouterConfig {
+                random_seed: u64::from(nanos) | 1,
+                ..RouterConfig::default()
+            },
+        );
+        let instance_hash = nanos ^ pid.rotate_left(16);
+        Ok(Core {
+            routes: Routes::new(&config, router),
+            requests: Requests::new(
+                &config,
+                UniqIdGenerator::new(config.client_ip, pid, instance_hash),
+            ),
+            in_flight: InFlight::new(config.async_send_semaphore),
+            heartbeats: Heartbeats::default(),
+            counters: Arc::default(),
+            workers: Workers::default(),
+            retry: RetryQueue::default(),
+            state: AtomicU8::new(CREATED),
+            remoting,
+            client_id,
+            config,
+        })
+    }
+
+    pub(crate) fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub(crate) fn remoting(&self) -> &RemotingClient {
+        &self.remoting
+    }
+
+    pub(crate) fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    pub(crate) fn router(&self) -> &MessageRouter {
+        self.routes.router()
+    }
+
+    pub(crate) fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    pub(crate) fn in_flight(&self) -> &InFlight {
+        &self.in_flight
+    }
+
+    pub(crate) fn heartbeats(&self) -> &Heartbeats {
+        &self.heartbeats
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.workers
+    }
+
+    pub(crate) fn retry_queue(&self) -> &RetryQueue {
+        &self.retry
+    }
+
+    /// CREATED → RUNNING. `Ok(false)` when it was running already.
+    pub(crate) fn mark_running(&self) -> Result<bool, ProducerError> {
+        match self
+            .state
+            .compare_exchange(CREATED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(true),
+            Err(RUNNING) => Ok(false),
+            Err(_) => Err(ProducerError::State("shut down")),
+        }
+    }
+
+    /// → STOPPED. False when it was stopped already.
+    pub(crate) fn mark_stopped(&self) -> bool {
+        self.state.swap(STOPPED, Ordering::AcqRel) != STOPPED
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// Refuses calls on a producer that is not running.
+    pub(crate) fn check_running(&self) -> Result<(), ProducerError> {
+        match self.state.load(Ordering::Acquire) {
+            RUNNING => Ok(()),
+            CREATED => Err(ProducerError::State("not started")),
+            _ => Err(ProducerError::State("shut down")),
+        }
+    }
+
+    pub(crate) fn state_name(&self) -> &'static str {
+        match self.state.load(Ordering::Relaxed) {
+            CREATED => "created",
+            RUNNING => "running",
+            _ => "stopped",
+        }
+    }
+}

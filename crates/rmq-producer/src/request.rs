@@ -1,0 +1,217 @@
+//! Request building and result mapping: a message made ready to send ([`Prepared`]: UNIQ_KEY, properties,
+//! compression), the SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request for a routed attempt, and the
+//! [`SendResult`] of a stored one. No I/O.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress, should_compress};
+use rmq_protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use rmq_protocol::message::property;
+use rmq_protocol::{
+    AUTO_CREATE_TOPIC, Message, RemotingCommand, RequestCode, StringMap, UniqIdGenerator, validate,
+};
+use rmq_routing::RoutingResult;
+
+use crate::config::ProducerConfig;
+use crate::error::ProducerError;
+use crate::machine::Receipt;
+use crate::result::SendResult;
+
+/// Room a UNIQ_KEY takes in the properties: 32 hex characters, the name, two separators.
+pub(crate) const UNIQ_ROOM: usize = 8 + 2 + 56;
+
+/// A message ready to go: its properties with UNIQ_KEY, its (possibly compressed) body and sysFlag.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    uniq_key: String,
+    properties: String,
+    body: Bytes,
+    sys_flag: i32,
+    topic: String,
+    flag: i32,
+    /// The body is a batch of messages (SEND_BATCH_MESSAGE).
+    batch: bool,
+}
+
+impl Prepared {
+    /// The topic it goes to.
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Its UNIQ_KEY (a batch: its messages' keys, comma-separated).
+    pub(crate) fn uniq_key(&self) -> &str {
+        &self.uniq_key
+    }
+}
+
+/// Builds requests the same way for every send path.
+#[derive(Debug)]
+pub(crate) struct Requests {
+    ids: UniqIdGenerator,
+    group: String,
+    default_topic_queue_nums: i32,
+    compress_over: usize,
+    max_message_size: usize,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Requests {
+    pub(crate) fn new(config: &ProducerConfig, ids: UniqIdGenerator) -> Requests {
+        Requests {
+            ids,
+            group: config.producer_group.clone(),
+            default_topic_queue_nums: config.default_topic_queue_nums,
+            compress_over: config.compress_msg_body_over,
+            max_message_size: config.max_message_size,
+        }
+    }
+
+    /// Validates `message` and makes it ready: UNIQ_KEY added unless it has one, body compressed when
+    /// large enough and when that helps.
+    pub(crate) fn prepare(&self, message: &Message) -> Result<Prepared, ProducerError> {
+        validate::message(message, self.max_message_size, UNIQ_ROOM)?;
+        let mut properties = String::new();
+        let uniq_key = match message.uniq_key() {
+            Some(k) => {
+                rmq_protocol::message::encode_properties(&message.properties, &mut properties);
+                k.to_owned()
+            }
+            None => {
+                let k = self.ids.next_id(now_ms());
+                let mut props = message.properties.clone();
+                props.insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &k);
+                rmq_protocol::message::encode_properties(&props, &mut properties);
+                k
+            }
+        };
+        let mut sys_flag = 0;
+        let mut body = message.body.clone();
+        if should_compress(message.body.len(), self.compress_over) {
+            let (z, bits) = compress(&message.body, CompressionType::Zlib, DEFAULT_COMPRESS_LEVEL)
+                .map_err(|e| ProducerError::Config {
+                    field: "compression",
+                    reason: e.to_string(),
+                })?;
+            // Keep the original when compression does not help (random or already-compressed data).
+            if z.len() < message.body.len() {
+                sys_flag |= bits;
+                body = Bytes::from(z);
+            }
+        }
+        if message.properties.get(property::TRANSACTION_PREPARED) == Some("true") {
+            sys_flag |= rmq_protocol::message::sys_flag::TRANSACTION_PREPARED_TYPE;
+        }
+        Ok(Prepared {
+            uniq_key,
+            properties,
+            body,
+            sys_flag,
+            topic: message.topic.clone(),
+            flag: message.flag,
+            batch: false,
+        })
+    }
+
+    /// Prepares one batch: every message gets its UNIQ_KEY, the batch its own properties (WAIT and a
+    /// UNIQ_KEY of its own, as Java's `MessageBatch`), no compression. The result's msg id lists the
+    /// messages' UNIQ_KEYs, comma-separated.
+    pub(crate) fn prepare_batch(&self, messages: &[Message]) -> Result<Prepared, ProducerError> {
+        let mut stamped = Vec::with_capacity(messages.len());
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in messages {
+            let mut m = m.clone();
+            let id = match m.uniq_key() {
+                Some(k) => k.to_owned(),
+                None => {
+                    let k = self.ids.next_id(now_ms());
+                    m.properties
+                        .insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &k);
+                    k
+                }
+            };
+            ids.push(id);
+            stamped.push(m);
+        }
+        let body = rmq_protocol::batch::encode_batch(&stamped)?;
+        let mut props = StringMap::new();
+        props.insert_bool(
+            property::WAIT_STORE_MSG_OK,
+            messages.first().is_none_or(Message::wait_store_ok),
+        );
+        props.insert(
+            property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
+            &self.ids.next_id(now_ms()),
+        );
+        let mut properties = String::new();
+        rmq_protocol::message::encode_properties(&props, &mut properties);
+        Ok(Prepared {
+            uniq_key: ids.join(","),
+            properties,
+            body,
+            sys_flag: 0,
+            topic: messages
+                .first()
+                .map(|m| m.topic.clone())
+                .unwrap_or_default(),
+            flag: 0,
+            batch: true,
+        })
+    }
+
+    /// The request of one attempt of `p` to the queue `r`.
+    pub(crate) fn request(&self, p: &Prepared, r: &RoutingResult) -> RemotingCommand {
+        let header = SendMessageRequestHeaderV2(SendMessageRequestHeader {
+            producer_group: self.group.clone(),
+            topic: p.topic.clone(),
+            default_topic: AUTO_CREATE_TOPIC.to_owned(),
+            default_topic_queue_nums: self.default_topic_queue_nums,
+            queue_id: r.queue_id(),
+            sys_flag: p.sys_flag,
+            born_timestamp: now_ms(),
+            flag: p.flag,
+            properties: Some(p.properties.clone()),
+            reconsume_times: Some(0),
+            unit_mode: false,
+            batch: p.batch,
+            max_reconsume_times: None,
+            broker_name: Some(r.broker_name().to_owned()),
+        });
+        let code = if p.batch {
+            RequestCode::SEND_BATCH_MESSAGE
+        } else {
+            RequestCode::SEND_MESSAGE_V2
+        };
+        RemotingCommand::with_header(code, &header).with_body(p.body.clone())
+    }
+}
+
+/// The result of `p` stored as `receipt` says; `None` for a oneway write.
+pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
+    match receipt {
+        Receipt::Written => None,
+        Receipt::Stored {
+            status,
+            header: h,
+            broker,
+            attempts,
+        } => Some(SendResult {
+            status,
+            msg_id: p.uniq_key,
+            offset_msg_id: h.msg_id,
+            topic: p.topic,
+            broker_name: broker,
+            queue_id: h.queue_id,
+            queue_offset: h.queue_offset,
+            transaction_id: h.transaction_id,
+            region_id: h.region.unwrap_or_else(|| "DefaultRegion".into()),
+            attempts,
+        }),
+    }
+}

@@ -1,0 +1,65 @@
+//! What a send returns: [`SendResult`], [`SendStatus`], and the [`MessageQueue`] ordered sends name.
+
+use rmq_protocol::ResponseCode;
+
+/// A queue of a topic on one broker.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageQueue {
+    /// Topic.
+    pub topic: String,
+    /// Broker name.
+    pub broker_name: String,
+    /// Queue id on that broker.
+    pub queue_id: i32,
+}
+
+/// How a stored message was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SendStatus {
+    /// Stored.
+    SendOk,
+    /// Stored, but flushing to disk timed out.
+    FlushDiskTimeout,
+    /// Stored, but replication to the slave timed out.
+    FlushSlaveTimeout,
+    /// Stored, but no slave was available.
+    SlaveNotAvailable,
+}
+
+impl SendStatus {
+    /// The status a broker's response code stands for; `None` when the code means "not stored".
+    pub(crate) fn from_code(code: ResponseCode) -> Option<SendStatus> {
+        match code {
+            ResponseCode::SUCCESS => Some(SendStatus::SendOk),
+            ResponseCode::FLUSH_DISK_TIMEOUT => Some(SendStatus::FlushDiskTimeout),
+            ResponseCode::FLUSH_SLAVE_TIMEOUT => Some(SendStatus::FlushSlaveTimeout),
+            ResponseCode::SLAVE_NOT_AVAILABLE => Some(SendStatus::SlaveNotAvailable),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a successful send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendResult {
+    /// How it was stored.
+    pub status: SendStatus,
+    /// The client message id (UNIQ_KEY).
+    pub msg_id: String,
+    /// The broker's offset msgId.
+    pub offset_msg_id: String,
+    /// Topic.
+    pub topic: String,
+    /// Broker that stored it.
+    pub broker_name: String,
+    /// Queue id.
+    pub queue_id: i32,
+    /// Offset in the queue.
+    pub queue_offset: i64,
+    /// Transaction id, when the broker gives one.
+    pub transaction_id: Option<String>,
+    /// The broker's region.
+    pub region_id: String,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}

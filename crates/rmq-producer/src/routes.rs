@@ -1,0 +1,294 @@
+//! Route management: fetching a topic's route from the name servers (one fetch per topic at a time, within
+//! the caller's deadline, TBW102 standing in for a topic the broker will create), the periodic refresh
+//! that keeps the last good route when the name servers fail, the broker address override, and the broker
+//! addresses heartbeats and unregistering go to.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rmq_protocol::header::GetRouteInfoRequestHeader;
+use rmq_protocol::{AUTO_CREATE_TOPIC, RemotingCommand, RequestCode, ResponseCode, TopicRouteData};
+use rmq_remoting::RemotingClient;
+use rmq_routing::MessageRouter;
+use tracing::{debug, warn};
+
+use crate::config::ProducerConfig;
+use crate::error::ProducerError;
+
+/// Cached routes older than this and unused are dropped by the refresh.
+const ROUTE_IDLE_EXPIRY: Duration = Duration::from_secs(600);
+
+/// The route cache and the name servers behind it.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    router: MessageRouter,
+    namesrv: Vec<String>,
+    namesrv_index: AtomicUsize,
+    /// Topics being fetched, each with the lock concurrent fetchers of that topic wait on.
+    fetching: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Advertised broker address → address to dial.
+    overrides: BTreeMap<String, String>,
+    api_timeout: Duration,
+    refresh_after: Duration,
+    default_topic_queue_nums: i32,
+}
+
+/// Removes a topic's fetch lock when its fetch ends, however it ends.
+struct FetchingGuard<'a> {
+    routes: &'a Routes,
+    topic: &'a str,
+}
+
+impl Drop for FetchingGuard<'_> {
+    fn drop(&mut self) {
+        self.routes.fetching.lock().remove(self.topic);
+    }
+}
+
+impl Routes {
+    pub(crate) fn new(config: &ProducerConfig, router: MessageRouter) -> Routes {
+        Routes {
+            router,
+            namesrv: config.namesrv_list(),
+            namesrv_index: AtomicUsize::new(0),
+            fetching: Mutex::new(HashMap::new()),
+            overrides: config.broker_addr_override.clone(),
+            api_timeout: config.mq_client_api_timeout,
+            refresh_after: config.update_topic_route_info_interval,
+            default_topic_queue_nums: config.default_topic_queue_nums,
+        }
+    }
+
+    /// The router over the cached routes.
+    pub(crate) fn router(&self) -> &MessageRouter {
+        &self.router
+    }
+
+    /// Topics whose fetch is going on (their locks are removed when it ends).
+    #[cfg(test)]
+    pub(crate) fn fetches_in_progress(&self) -> usize {
+        self.fetching.lock().len()
+    }
+
+    /// Whether `topic` has a route with publish queues.
+    pub(crate) fn has_queues(&self, topic: &str, now: Instant) -> bool {
+        self.router
+            .mapping()
+            .with_available_queues(topic, now, |i| i.ok())
+            == Some(true)
+    }
+
+    /// Makes sure `topic` has publish queues, fetching its route (or TBW102's, so the broker creates the
+    /// topic on the first send) by `deadline`. One fetch per topic at a time; concurrent callers wait for
+    /// it, until their own deadline.
+    pub(crate) fn ensure(
+        &self,
+        remoting: &RemotingClient,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<(), ProducerError> {
+        if self.has_queues(topic, Instant::now()) {
+            return Ok(());
+        }
+        let lock = self
+            .fetching
+            .lock()
+            .entry(topic.to_owned())
+            .or_default()
+            .clone();
+        let Some(_held) = lock.try_lock_until(deadline) else {
+            return Err(not_found(
+                topic,
+                "the send's deadline passed waiting for the route",
+            ));
+        };
+        let _guard = FetchingGuard {
+            routes: self,
+            topic,
+        };
+        if self.has_queues(topic, Instant::now()) {
+            return Ok(());
+        }
+        let mapping = self.router.mapping();
+        if let Some(route) = self.fetch_route(remoting, topic, deadline)? {
+            mapping.update_route_info(topic, route, Instant::now());
+            return Ok(());
+        }
+        match self.fetch_route(remoting, AUTO_CREATE_TOPIC, deadline)? {
+            Some(tbw) => {
+                mapping.update_from_default_route(
+                    topic,
+                    tbw,
+                    self.default_topic_queue_nums,
+                    Instant::now(),
+                );
+                Ok(())
+            }
+            None => Err(not_found(
+                topic,
+                "the topic does not exist and the name server has no TBW102 route (autoCreateTopicEnable=false?)",
+            )),
+        }
+    }
+
+    /// Asks the name servers for `topic`'s route, trying each in turn until `deadline`. `Ok(None)`: the
+    /// topic does not exist.
+    fn fetch_route(
+        &self,
+        remoting: &RemotingClient,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Option<TopicRouteData>, ProducerError> {
+        let n = self.namesrv.len();
+        let start = self.namesrv_index.load(Ordering::Relaxed);
+        let mut last = String::from("no name server");
+        for i in 0..n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                last = format!("deadline passed; last: {last}");
+                break;
+            }
+            let idx = (start + i) % n;
+            let addr = &self.namesrv[idx];
+            let req = RemotingCommand::with_header(
+                RequestCode::GET_ROUTEINFO_BY_TOPIC,
+                &GetRouteInfoRequestHeader::new(topic),
+            );
+            match remoting.invoke_sync(addr, req, self.api_timeout.min(left)) {
+                Ok(resp) if resp.response_code() == ResponseCode::SUCCESS => {
+                    self.namesrv_index.store(idx, Ordering::Relaxed);
+                    let mut route = TopicRouteData::decode(&resp.body).map_err(|e| {
+                        not_found(topic, format!("{addr} sent an unreadable route: {e}"))
+                    })?;
+                    self.apply_overrides(&mut route);
+                    return Ok(Some(route));
+                }
+                Ok(resp) if resp.response_code() == ResponseCode::TOPIC_NOT_EXIST => {
+                    self.namesrv_index.store(idx, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                Ok(resp) => {
+                    last = format!("{addr} answered {} {:?}", resp.response_code(), resp.remark)
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(not_found(topic, last))
+    }
+
+    /// Replaces advertised broker addresses by the ones to dial.
+    fn apply_overrides(&self, route: &mut TopicRouteData) {
+        if self.overrides.is_empty() {
+            return;
+        }
+        for b in &mut route.broker_datas {
+            for addr in b.broker_addrs.values_mut() {
+                if let Some(to) = self.overrides.get(addr.as_str()) {
+                    *addr = to.clone();
+                }
+            }
+        }
+    }
+
+    /// Fetches again every cached route older than `update_topic_route_info_interval`, keeping the last
+    /// good one when the name servers fail, and drops routes unused for ten minutes.
+    pub(crate) fn refresh(&self, remoting: &RemotingClient) {
+        let mapping = self.router.mapping();
+        for topic in mapping.topics() {
+            let now = Instant::now();
+            let fresh = mapping
+                .route_age(&topic, now)
+                .is_some_and(|age| age < self.refresh_after);
+            if fresh {
+                continue;
+            }
+            match self.fetch_route(remoting, &topic, now + self.api_timeout) {
+                Ok(Some(route)) => {
+                    if mapping.update_route_info(&topic, route, Instant::now()) {
+                        debug!(topic, "route changed");
+                    }
+                }
+                // Still not created (a TBW102-derived route stays until the broker registers the topic).
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(topic, error = %e, "route refresh failed; keeping the last known route");
+                    mapping.mark_refresh_failed(&topic, e.to_string(), now);
+                }
+            }
+        }
+        mapping.clear_expired_routes(ROUTE_IDLE_EXPIRY, Instant::now());
+    }
+
+    /// Broker addresses (as dialed) of the cached routes: masters only, or every address.
+    pub(crate) fn broker_addrs(&self, masters_only: bool) -> BTreeSet<String> {
+        let mapping = self.router.mapping();
+        let mut out = BTreeSet::new();
+        for topic in mapping.topics() {
+            if let Some(route) = mapping.route(&topic) {
+                for b in &route.broker_datas {
+                    for (id, addr) in &b.broker_addrs {
+                        if !masters_only || *id == rmq_protocol::route::MASTER_ID {
+                            out.insert(addr.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn not_found(topic: &str, reason: impl Into<String>) -> ProducerError {
+    ProducerError::RouteNotFound {
+        topic: topic.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use rmq_remoting::RemotingConfig;
+    use rmq_routing::{HealthPolicy, HealthRegistry, RouterConfig, TopicBrokerMapping};
+
+    fn routes(namesrv: &str) -> Routes {
+        let now = Instant::now();
+        let router = MessageRouter::new(
+            Arc::new(TopicBrokerMapping::new(now)),
+            Arc::new(HealthRegistry::new(HealthPolicy::default(), now)),
+            RouterConfig::default(),
+        );
+        Routes::new(&ProducerConfig::new("PG", namesrv), router)
+    }
+
+    /// A failed fetch used to leave its topic's lock entry behind (one per topic, forever).
+    #[test]
+    fn a_failed_fetch_leaves_no_lock_behind() {
+        // Nothing listens on port 1 of loopback: the connect is refused at once.
+        let r = routes("127.0.0.1:1");
+        let remoting = RemotingClient::new(RemotingConfig::default()).unwrap();
+        for t in ["A", "B", "C"] {
+            let e = r
+                .ensure(&remoting, t, Instant::now() + Duration::from_secs(1))
+                .unwrap_err();
+            assert!(matches!(e, ProducerError::RouteNotFound { .. }), "{e}");
+        }
+        assert_eq!(r.fetches_in_progress(), 0);
+        remoting.shutdown();
+    }
+
+    #[test]
+    fn a_fetch_whose_deadline_passed_sends_nothing() {
+        let r = routes("127.0.0.1:1");
+        let remoting = RemotingClient::new(RemotingConfig::default()).unwrap();
+        let e = r.ensure(&remoting, "T", Instant::now()).unwrap_err();
+        assert!(e.to_string().contains("deadline"), "{e}");
+        assert_eq!(remoting.connection_count(), 0);
+        remoting.shutdown();
+    }
+}

@@ -1,0 +1,225 @@
+//! One send as every driver runs it: the job (the machine, the prepared message, how to route), routing
+//! an attempt, fetching a route, feeding an attempt's outcome back (broker health is told here), and the
+//! one exit point where the result is built and counted. The drivers (`sync_send`, `async_send`) only
+//! decide on which thread each step runs.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use rmq_protocol::{Message, RemotingCommand};
+use rmq_remoting::RemotingError;
+use rmq_routing::{QueueSelector, RouteError, RoutingResult, RoutingStrategy};
+
+use crate::core::Core;
+use crate::error::ProducerError;
+use crate::heartbeat::greet_new_brokers;
+use crate::machine::{Health, Policy, Receipt, SendMachine, Step};
+use crate::request::{Prepared, send_result};
+use crate::result::SendResult;
+
+/// How an attempt's queue is chosen.
+pub(crate) enum Target<'a> {
+    /// By strategy, moving away from the broker of a failed attempt.
+    Strategy(RoutingStrategy),
+    /// By the caller's selector (ordered sends); never moved.
+    Selector(&'a dyn QueueSelector),
+}
+
+/// Whether the broker answers attempts or they are oneway writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The broker answers; the send ends with a [`SendResult`].
+    Answered,
+    /// Oneway: the send ends when the frame is written.
+    Oneway,
+}
+
+/// One attempt ready to go.
+pub(crate) struct Attempt {
+    /// Where it goes.
+    pub(crate) routing: RoutingResult,
+    /// What is sent.
+    pub(crate) request: RemotingCommand,
+    /// How long it may take, connecting included.
+    pub(crate) timeout: Duration,
+}
+
+/// What a driver does next with a job.
+pub(crate) enum Plan {
+    /// Fetch the route within this time ([`SendJob::fetch_route`]).
+    Fetch(Duration),
+    /// Send this attempt, then [`SendJob::on_response`] / [`SendJob::on_written`].
+    Attempt(Attempt),
+    /// Over: pass this to [`SendJob::finish`].
+    Done(Result<Receipt, ProducerError>),
+}
+
+/// One send in progress.
+pub(crate) struct SendJob<'a> {
+    machine: SendMachine,
+    prepared: Prepared,
+    /// What routing looks at (the sharding key and keys of the caller's message).
+    key: Cow<'a, Message>,
+    target: Target<'a>,
+    mode: Mode,
+}
+
+/// The routing strategy for `message`: message hash when it has a sharding key (ordering), else `default`.
+pub(crate) fn strategy_for(message: &Message, default: RoutingStrategy) -> RoutingStrategy {
+    if message.sharding_key().is_some_and(|k| !k.is_empty()) {
+        RoutingStrategy::MessageHash
+    } else {
+        default
+    }
+}
+
+impl<'a> SendJob<'a> {
+    /// A send of `prepared`, routed as `key` by `target`, that started at `started` and must end within
+    /// `timeout`.
+    pub(crate) fn new(
+        prepared: Prepared,
+        key: Cow<'a, Message>,
+        target: Target<'a>,
+        mode: Mode,
+        policy: Policy,
+        started: Instant,
+        timeout: Duration,
+    ) -> SendJob<'a> {
+        SendJob {
+            machine: SendMachine::new(policy, started, timeout),
+            prepared,
+            key,
+            target,
+            mode,
+        }
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether the send is over (the next plan is `Done`).
+    pub(crate) fn is_over(&self) -> bool {
+        self.machine.is_over()
+    }
+
+    /// Ends the send with `e` at its next plan (shutdown).
+    pub(crate) fn abort(&mut self, e: ProducerError) {
+        self.machine.abort(e);
+    }
+
+    /// The next thing to do.
+    pub(crate) fn plan(&mut self, core: &Core) -> Plan {
+        loop {
+            match self.machine.next(Instant::now()) {
+                Step::FetchRoute { timeout } => return Plan::Fetch(timeout),
+                Step::Done(r) => return Plan::Done(r),
+                Step::Attempt { timeout } => match self.route(core) {
+                    Ok(routing) => {
+                        let request = core.requests().request(&self.prepared, &routing);
+                        return Plan::Attempt(Attempt {
+                            routing,
+                            request,
+                            timeout,
+                        });
+                    }
+                    Err(e) => self.machine.on_unroutable(e),
+                },
+            }
+        }
+    }
+
+    fn route(&self, core: &Core) -> Result<RoutingResult, RouteError> {
+        let topic = self.prepared.topic();
+        let now = Instant::now();
+        match self.target {
+            Target::Strategy(s) => {
+                core.router()
+                    .route_retry(topic, &self.key, s, self.machine.avoid(), now)
+            }
+            Target::Selector(sel) => core
+                .router()
+                .route_with_selector(topic, &self.key, sel, None, now),
+        }
+    }
+
+    /// Fetches the route within `timeout` (blocking), greets brokers it names for the first time.
+    pub(crate) fn fetch_route(&mut self, core: &Core, timeout: Duration) {
+        let r = core.routes().ensure(
+            core.remoting(),
+            self.prepared.topic(),
+            Instant::now() + timeout,
+        );
+        if r.is_ok() {
+            greet_new_brokers(core);
+        }
+        self.machine.on_route_fetched(r);
+    }
+
+    /// The broker answered the attempt to `routing` after `latency` (or failed to).
+    pub(crate) fn on_response(
+        &mut self,
+        core: &Core,
+        routing: &RoutingResult,
+        latency: Duration,
+        outcome: Result<RemotingCommand, RemotingError>,
+    ) {
+        let health = self
+            .machine
+            .on_response(routing.broker_name(), latency, outcome);
+        report(core, routing.broker_name(), health);
+    }
+
+    /// The oneway attempt to `routing` was written (or not).
+    pub(crate) fn on_written(
+        &mut self,
+        core: &Core,
+        routing: &RoutingResult,
+        latency: Duration,
+        outcome: Result<(), RemotingError>,
+    ) {
+        let health = self
+            .machine
+            .on_written(routing.broker_name(), latency, outcome);
+        report(core, routing.broker_name(), health);
+    }
+
+    /// The one exit of every send: builds the result and counts it. `Ok(None)`: a oneway write.
+    pub(crate) fn finish(
+        self,
+        core: &Core,
+        r: Result<Receipt, ProducerError>,
+    ) -> Result<Option<SendResult>, ProducerError> {
+        let attempts = self.machine.made();
+        let ok = r.is_ok();
+        match self.mode {
+            Mode::Answered => {
+                core.counters()
+                    .record_send(ok, attempts, self.machine.started().elapsed());
+            }
+            Mode::Oneway => core.counters().record_oneway(ok, attempts),
+        }
+        r.map(|receipt| send_result(self.prepared, receipt))
+    }
+}
+
+/// Tells broker health what an attempt showed.
+fn report(core: &Core, broker: &str, health: Health) {
+    match health {
+        Health::Success(latency) => core.router().report_result(broker, latency, Instant::now()),
+        Health::Failure(kind, latency) => {
+            core.router()
+                .report_failure(broker, kind, latency, Instant::now());
+        }
+        Health::Nothing => {}
+    }
+}
+
+/// Counts a send refused before it became a job (not running, invalid message, overloaded).
+pub(crate) fn refused(core: &Core, mode: Mode, e: ProducerError) -> ProducerError {
+    match mode {
+        Mode::Answered => core.counters().record_send(false, 0, Duration::ZERO),
+        Mode::Oneway => core.counters().record_oneway(false, 0),
+    }
+    e
+}

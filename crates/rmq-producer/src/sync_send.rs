@@ -1,0 +1,39 @@
+//! The synchronous driver: runs a send's steps on the calling thread, blocking on each.
+
+use std::time::Instant;
+
+use crate::core::Core;
+use crate::error::ProducerError;
+use crate::result::SendResult;
+use crate::send::{Mode, Plan, SendJob};
+
+/// Runs `job` to its end. `Ok(None)`: a oneway frame was written.
+pub(crate) fn run(core: &Core, mut job: SendJob<'_>) -> Result<Option<SendResult>, ProducerError> {
+    loop {
+        match job.plan(core) {
+            Plan::Fetch(timeout) => job.fetch_route(core, timeout),
+            Plan::Attempt(a) => {
+                let sent_at = Instant::now();
+                let addr = a.routing.broker_addr();
+                match job.mode() {
+                    Mode::Answered => {
+                        let r = core.remoting().invoke_sync(addr, a.request, a.timeout);
+                        job.on_response(core, &a.routing, sent_at.elapsed(), r);
+                    }
+                    Mode::Oneway => {
+                        let r = core.remoting().invoke_oneway(addr, a.request, a.timeout);
+                        job.on_written(core, &a.routing, sent_at.elapsed(), r);
+                    }
+                }
+            }
+            Plan::Done(r) => return job.finish(core, r),
+        }
+    }
+}
+
+/// [`run`] for a send that ends with a result.
+pub(crate) fn run_answered(core: &Core, job: SendJob<'_>) -> Result<SendResult, ProducerError> {
+    run(core, job)?.ok_or(ProducerError::State(
+        "a oneway outcome for an answered send",
+    ))
+}
