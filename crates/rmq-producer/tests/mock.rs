@@ -7,60 +7,11 @@ use std::time::{Duration, Instant};
 
 use rmq_producer::{Producer, ProducerConfig, ProducerError, SendStatus};
 use rmq_protocol::header::{HeartbeatData, SendMessageRequestHeaderV2};
-use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
 use rmq_protocol::{Message, RemotingCommand, RequestCode, ResponseCode, ValidationError};
-use rmq_testkit::{Action, MockServer, block_on, error, ok, route_response, send_ok};
+use rmq_testkit::{Action, MockServer, block_on, error, ok, send_ok};
 
-fn route(brokers: &[(&str, &str)]) -> TopicRouteData {
-    let mut r = TopicRouteData::default();
-    for (name, addr) in brokers {
-        let mut b = BrokerData {
-            broker_name: (*name).into(),
-            cluster: "C".into(),
-            ..Default::default()
-        };
-        b.broker_addrs.insert(0, (*addr).into());
-        r.broker_datas.push(b);
-        r.queue_datas.push(QueueData {
-            broker_name: (*name).into(),
-            perm: 6,
-            read_queue_nums: 2,
-            write_queue_nums: 2,
-            topic_sys_flag: 0,
-        });
-    }
-    r
-}
-
-/// A broker answering sends with `send`, and heartbeats and unregisters with SUCCESS.
-fn broker(send: impl Fn(&RemotingCommand) -> Vec<Action> + Send + Sync + 'static) -> MockServer {
-    MockServer::start(move |r: &RemotingCommand| match r.request_code() {
-        RequestCode::SEND_MESSAGE_V2 => send(r),
-        _ => vec![Action::Respond(ok())],
-    })
-    .unwrap()
-}
-
-fn namesrv(route: TopicRouteData) -> MockServer {
-    MockServer::start(move |r: &RemotingCommand| {
-        if r.ext_fields.get("topic") == Some("Missing") {
-            return vec![Action::Respond(error(
-                ResponseCode::TOPIC_NOT_EXIST,
-                "No topic route info",
-            ))];
-        }
-        vec![Action::Respond(route_response(&route))]
-    })
-    .unwrap()
-}
-
-fn producer(ns: &MockServer, tweak: impl FnOnce(&mut ProducerConfig)) -> Producer {
-    let mut cfg = ProducerConfig::new("rmq_test_group", ns.addr());
-    tweak(&mut cfg);
-    let p = Producer::new(cfg).unwrap();
-    p.start().unwrap();
-    p
-}
+mod common;
+use common::{broker, namesrv, producer, route};
 
 #[test]
 fn retries_on_another_broker_after_a_retryable_code() {
