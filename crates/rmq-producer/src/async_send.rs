@@ -6,8 +6,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use crate::inflight::Ticket;
 use crate::machine::Policy;
 use crate::result::SendResult;
 use crate::send::{Attempt, Mode, Plan, SendJob, Target, refused, strategy_for};
+use crate::workers::Closed;
 
 /// A callback run once with a send's outcome. It runs on a connection's reader thread, the producer's
 /// async worker or the sender's thread: it must not block.
@@ -139,76 +139,23 @@ struct AsyncSend {
     ticket: Ticket,
 }
 
-/// Work for the async worker thread.
-enum Work {
-    /// Go on from the next plan (after a failed attempt).
-    Plan(AsyncSend),
-    /// Fetch the route within this time, then go on.
-    Fetch(AsyncSend, Duration),
-    /// Send this attempt (it may connect).
-    Launch(AsyncSend, Attempt),
-}
-
-/// The async worker's queue; closed at shutdown once the drain deadline has passed.
-#[derive(Debug, Default)]
-pub(crate) struct RetryQueue {
-    tx: Mutex<Option<Sender<Work>>>,
-}
-
-impl std::fmt::Debug for Work {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Work::Plan(_) => "Plan",
-            Work::Fetch(..) => "Fetch",
-            Work::Launch(..) => "Launch",
-        })
-    }
-}
-
-impl RetryQueue {
-    /// Starts the async worker thread.
-    pub(crate) fn open(&self, core: &Arc<Core>) -> Result<(), ProducerError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        *self.tx.lock() = Some(tx);
-        let weak = Arc::downgrade(core);
-        core.workers()
-            .spawn("rmq-async-worker", move || worker(weak, rx))
-    }
-
-    /// From now on, work handed over ends the send with a shutdown error.
-    pub(crate) fn close(&self) {
-        self.tx.lock().take();
-    }
-
-    fn push(&self, core: &Arc<Core>, work: Work) {
-        let tx = self.tx.lock().clone();
-        let back = match tx {
-            Some(tx) => match tx.send(work) {
-                Ok(()) => return,
-                Err(back) => back.0,
-            },
-            None => work,
-        };
-        let mut send = match back {
-            Work::Plan(s) | Work::Fetch(s, _) | Work::Launch(s, _) => s,
-        };
-        send.job.abort(ProducerError::State("shut down"));
-        step(core, send, Thread::Worker);
-    }
-}
-
-fn worker(core: Weak<Core>, rx: Receiver<Work>) {
-    while let Ok(work) = rx.recv() {
-        let Some(core) = core.upgrade() else { return };
-        match work {
-            Work::Plan(send) => step(&core, send, Thread::Worker),
-            Work::Fetch(mut send, timeout) => {
-                send.job.fetch_route(&core, timeout);
-                step(&core, send, Thread::Worker);
-            }
-            Work::Launch(send, attempt) => launch(&core, send, attempt),
+/// Hands `send` to the async worker, which runs `then` with it; when the worker is closed (shutdown),
+/// the send ends at once with a shutdown error instead.
+fn hand_off(
+    core: &Arc<Core>,
+    send: AsyncSend,
+    then: impl FnOnce(&Arc<Core>, AsyncSend) + Send + 'static,
+) {
+    let c = core.clone();
+    core.jobs().push(Box::new(move |closed: Closed| {
+        let mut send = send;
+        if closed.0 {
+            send.job.abort(ProducerError::State("shut down"));
+            step(&c, send, Thread::NonBlocking);
+        } else {
+            then(&c, send);
         }
-    }
+    }));
 }
 
 /// Which thread runs a step: what the caller's thread and reader threads may not do goes to the worker.
@@ -279,11 +226,14 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread) {
             send.job.fetch_route(core, timeout);
             step(core, send, thread);
         }
-        Plan::Fetch(timeout) => core.retry_queue().push(core, Work::Fetch(send, timeout)),
+        Plan::Fetch(timeout) => hand_off(core, send, move |c, mut send| {
+            send.job.fetch_route(c, timeout);
+            step(c, send, Thread::Worker);
+        }),
         Plan::Attempt(a)
             if !blocking_ok && !core.remoting().is_connected(a.routing.broker_addr()) =>
         {
-            core.retry_queue().push(core, Work::Launch(send, a));
+            hand_off(core, send, move |c, send| launch(c, send, a));
         }
         Plan::Attempt(a) => launch(core, send, a),
         Plan::Done(r) => {
@@ -324,7 +274,7 @@ fn launch(core: &Arc<Core>, send: AsyncSend, a: Attempt) {
                 step(&c, send, Thread::NonBlocking);
             } else {
                 // A retry may need a route fetch or a connect: never on a reader thread.
-                c.retry_queue().push(&c, Work::Plan(send));
+                hand_off(&c, send, |c, send| step(c, send, Thread::Worker));
             }
         },
     );

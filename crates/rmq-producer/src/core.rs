@@ -10,7 +10,6 @@ use rmq_protocol::UniqIdGenerator;
 use rmq_remoting::RemotingClient;
 use rmq_routing::{HealthPolicy, HealthRegistry, MessageRouter, RouterConfig, TopicBrokerMapping};
 
-use crate::async_send::RetryQueue;
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::heartbeat::Heartbeats;
@@ -18,7 +17,7 @@ use crate::inflight::InFlight;
 use crate::request::Requests;
 use crate::routes::Routes;
 use crate::stats::Counters;
-use crate::workers::Workers;
+use crate::workers::{JobQueue, Workers};
 
 const CREATED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -37,7 +36,7 @@ pub(crate) struct Core {
     in_flight: InFlight,
     heartbeats: Heartbeats,
     workers: Workers,
-    retry: RetryQueue,
+    jobs: JobQueue,
 }
 
 impl Core {
@@ -70,6 +69,7 @@ impl Core {
             },
         );
         let instance_hash = nanos ^ pid.rotate_left(16);
+        let counters = Arc::new(Counters::default());
         Ok(Core {
             routes: Routes::new(&config, router),
             requests: Requests::new(
@@ -77,10 +77,15 @@ impl Core {
                 UniqIdGenerator::new(config.client_ip, pid, instance_hash),
             ),
             in_flight: InFlight::new(config.async_send_semaphore),
-            heartbeats: Heartbeats::default(),
-            counters: Arc::default(),
+            heartbeats: Heartbeats::new(
+                &client_id,
+                &config.producer_group,
+                config.mq_client_api_timeout,
+                counters.clone(),
+            ),
+            counters,
             workers: Workers::default(),
-            retry: RetryQueue::default(),
+            jobs: JobQueue::default(),
             state: AtomicU8::new(CREATED),
             remoting,
             client_id,
@@ -120,16 +125,28 @@ impl Core {
         &self.in_flight
     }
 
-    pub(crate) fn heartbeats(&self) -> &Heartbeats {
-        &self.heartbeats
+    /// Sends a heartbeat to every master broker now and waits: `(succeeded, failed)`.
+    pub(crate) fn heartbeat_round(&self) -> (usize, usize) {
+        self.heartbeats.round(&self.remoting, &self.routes)
+    }
+
+    /// Greets the master brokers no heartbeat has reached yet, without waiting.
+    pub(crate) fn greet_new_brokers(&self) {
+        self.heartbeats.greet_new(&self.remoting, &self.routes);
+    }
+
+    /// Tells every broker the producer leaves.
+    pub(crate) fn unregister_all(&self) {
+        self.heartbeats.unregister_all(&self.remoting, &self.routes);
     }
 
     pub(crate) fn workers(&self) -> &Workers {
         &self.workers
     }
 
-    pub(crate) fn retry_queue(&self) -> &RetryQueue {
-        &self.retry
+    /// The queue the asynchronous driver hands blocking steps to.
+    pub(crate) fn jobs(&self) -> &JobQueue {
+        &self.jobs
     }
 
     /// CREATED → RUNNING. `Ok(false)` when it was running already.

@@ -3,28 +3,30 @@
 //! brokers are told when the producer leaves (UNREGISTER_CLIENT).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use rmq_protocol::header::{HeartbeatData, UnregisterClientRequestHeader};
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
+use rmq_remoting::{RemotingClient, RemotingError};
 use tracing::{debug, warn};
 
-use crate::core::Core;
+use crate::routes::Routes;
+use crate::stats::Counters;
 
-/// The brokers greeted with a heartbeat since start.
-#[derive(Debug, Default)]
+/// What heartbeats say and to whom they went.
+#[derive(Debug)]
 pub(crate) struct Heartbeats {
+    data: HeartbeatData,
+    unregister: UnregisterClientRequestHeader,
+    timeout: Duration,
+    counters: Arc<Counters>,
+    /// The brokers greeted since start.
     greeted: Mutex<HashSet<String>>,
 }
 
-fn data(core: &Core) -> HeartbeatData {
-    HeartbeatData::producer(
-        core.client_id().to_owned(),
-        [core.config().producer_group.clone()],
-    )
-}
-
-fn judge(addr: &str, r: Result<RemotingCommand, rmq_remoting::RemotingError>) -> bool {
+fn judge(addr: &str, r: Result<RemotingCommand, RemotingError>) -> bool {
     match r {
         Ok(r) if r.response_code() == ResponseCode::SUCCESS => true,
         Ok(r) => {
@@ -38,90 +40,88 @@ fn judge(addr: &str, r: Result<RemotingCommand, rmq_remoting::RemotingError>) ->
     }
 }
 
-/// Sends a heartbeat to every master broker of the cached routes, concurrently, and waits for the
-/// answers. Returns `(succeeded, failed)`.
-pub(crate) fn heartbeat_all(core: &Core) -> (usize, usize) {
-    let data = data(core);
-    let timeout = core.config().mq_client_api_timeout;
-    let addrs = core.routes().broker_addrs(true);
-    core.heartbeats()
-        .greeted
-        .lock()
-        .extend(addrs.iter().cloned());
-    let pending: Vec<_> = addrs
-        .into_iter()
-        .map(|addr| {
-            let f = core
-                .remoting()
-                .invoke_async(&addr, data.to_request(), timeout);
-            (addr, f)
-        })
-        .collect();
-    let (mut ok, mut failed) = (0, 0);
-    for (addr, f) in pending {
-        if judge(&addr, f.wait()) {
-            ok += 1;
-        } else {
-            failed += 1;
+impl Heartbeats {
+    /// Heartbeats of `client_id` for `group`, each call bounded by `timeout`, counted in `counters`.
+    pub(crate) fn new(
+        client_id: &str,
+        group: &str,
+        timeout: Duration,
+        counters: Arc<Counters>,
+    ) -> Heartbeats {
+        Heartbeats {
+            data: HeartbeatData::producer(client_id.to_owned(), [group.to_owned()]),
+            unregister: UnregisterClientRequestHeader {
+                client_id: client_id.to_owned(),
+                producer_group: Some(group.to_owned()),
+                consumer_group: None,
+            },
+            timeout,
+            counters,
+            greeted: Mutex::new(HashSet::new()),
         }
     }
-    core.counters().record_heartbeats(ok, failed);
-    (ok, failed)
-}
 
-/// Greets the master brokers of the cached routes that have had no heartbeat yet, without waiting for
-/// their answers (a route just fetched names them; a send to them may follow at once).
-pub(crate) fn greet_new_brokers(core: &Core) {
-    let fresh: Vec<String> = {
-        let mut greeted = core.heartbeats().greeted.lock();
-        core.routes()
-            .broker_addrs(true)
+    /// Sends a heartbeat to every master broker of `routes`, concurrently, and waits for the answers.
+    /// Returns `(succeeded, failed)`.
+    pub(crate) fn round(&self, remoting: &RemotingClient, routes: &Routes) -> (usize, usize) {
+        let addrs = routes.broker_addrs(true);
+        self.greeted.lock().extend(addrs.iter().cloned());
+        let pending: Vec<_> = addrs
             .into_iter()
-            .filter(|a| greeted.insert(a.clone()))
-            .collect()
-    };
-    if fresh.is_empty() {
-        return;
+            .map(|addr| {
+                let f = remoting.invoke_async(&addr, self.data.to_request(), self.timeout);
+                (addr, f)
+            })
+            .collect();
+        let (mut ok, mut failed) = (0, 0);
+        for (addr, f) in pending {
+            if judge(&addr, f.wait()) {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        self.counters.record_heartbeats(ok, failed);
+        (ok, failed)
     }
-    let data = data(core);
-    for addr in fresh {
-        let counters = core.counters().clone();
-        let a = addr.clone();
-        core.remoting().invoke_async_callback(
-            &addr,
-            data.to_request(),
-            core.config().mq_client_api_timeout,
-            move |r| {
+
+    /// Greets the master brokers of `routes` that have had no heartbeat yet, without waiting for their
+    /// answers (a route just fetched names them; a send to them may follow at once).
+    pub(crate) fn greet_new(&self, remoting: &RemotingClient, routes: &Routes) {
+        let fresh: Vec<String> = {
+            let mut greeted = self.greeted.lock();
+            routes
+                .broker_addrs(true)
+                .into_iter()
+                .filter(|a| greeted.insert(a.clone()))
+                .collect()
+        };
+        for addr in fresh {
+            let counters = self.counters.clone();
+            let a = addr.clone();
+            remoting.invoke_async_callback(&addr, self.data.to_request(), self.timeout, move |r| {
                 let ok = judge(&a, r);
                 counters.record_heartbeats(usize::from(ok), usize::from(!ok));
-            },
-        );
+            });
+        }
     }
-}
 
-/// Tells every broker of the cached routes that the producer leaves, concurrently, waiting for the
-/// answers (each at most `mq_client_api_timeout`).
-pub(crate) fn unregister_all(core: &Core) {
-    let header = UnregisterClientRequestHeader {
-        client_id: core.client_id().to_owned(),
-        producer_group: Some(core.config().producer_group.clone()),
-        consumer_group: None,
-    };
-    let pending: Vec<_> = core
-        .routes()
-        .broker_addrs(false)
-        .into_iter()
-        .map(|addr| {
-            let req = RemotingCommand::with_header(RequestCode::UNREGISTER_CLIENT, &header);
-            let f = core
-                .remoting()
-                .invoke_async(&addr, req, core.config().mq_client_api_timeout);
-            (addr, f)
-        })
-        .collect();
-    for (addr, f) in pending {
-        if let Err(e) = f.wait() {
-            debug!(broker = %addr, error = %e, "unregister failed");
+    /// Tells every broker of `routes` that the producer leaves, concurrently, waiting for the answers.
+    pub(crate) fn unregister_all(&self, remoting: &RemotingClient, routes: &Routes) {
+        let pending: Vec<_> = routes
+            .broker_addrs(false)
+            .into_iter()
+            .map(|addr| {
+                let req =
+                    RemotingCommand::with_header(RequestCode::UNREGISTER_CLIENT, &self.unregister);
+                let f = remoting.invoke_async(&addr, req, self.timeout);
+                (addr, f)
+            })
+            .collect();
+        for (addr, f) in pending {
+            if let Err(e) = f.wait() {
+                debug!(broker = %addr, error = %e, "unregister failed");
+            }
         }
     }
 }

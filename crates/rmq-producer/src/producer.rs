@@ -14,7 +14,6 @@ use crate::async_send::{self, SendFuture};
 use crate::config::ProducerConfig;
 use crate::core::Core;
 use crate::error::ProducerError;
-use crate::heartbeat::{heartbeat_all, unregister_all};
 use crate::inflight::PendingSend;
 use crate::machine::Policy;
 use crate::request::UNIQ_ROOM;
@@ -77,8 +76,8 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
         );
     }
     // From here on retries end with a shutdown error.
-    core.retry_queue().close();
-    unregister_all(core);
+    core.jobs().close();
+    core.unregister_all();
     // Fails whatever is still pending; their callbacks complete the open sends with errors.
     core.remoting().shutdown();
     core.workers().stop_and_join();
@@ -117,7 +116,7 @@ impl Producer {
         }
         core.config().validate()?;
         let c = core.config();
-        core.retry_queue().open(core)?;
+        core.jobs().open(core.workers(), "rmq-async-worker")?;
         let weak = Arc::downgrade(core);
         core.workers().spawn_periodic(
             "rmq-route-refresh",
@@ -133,7 +132,7 @@ impl Producer {
             c.heartbeat_broker_interval,
             false,
             |core: &Core| {
-                heartbeat_all(core);
+                core.heartbeat_round();
             },
         )
     }
@@ -166,7 +165,7 @@ impl Producer {
     /// Sends heartbeats to every master broker of the cached routes now, concurrently. Returns
     /// `(succeeded, failed)`.
     pub fn send_heartbeat_to_all_broker(&self) -> (usize, usize) {
-        heartbeat_all(self.core())
+        self.core().heartbeat_round()
     }
 
     fn retrying(&self) -> Policy {
@@ -318,7 +317,7 @@ impl Producer {
         core.check_running()?;
         let deadline = Instant::now() + core.config().mq_client_api_timeout;
         core.routes().ensure(core.remoting(), topic, deadline)?;
-        crate::heartbeat::greet_new_brokers(core);
+        core.greet_new_brokers();
         Ok(())
     }
 

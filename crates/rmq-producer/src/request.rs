@@ -6,8 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress, should_compress};
-use rmq_protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
-use rmq_protocol::message::property;
+use rmq_protocol::header::SendMessageRequestHeaderV2Ref;
+use rmq_protocol::message::{
+    NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR, encode_properties, encoded_properties_len, property,
+};
 use rmq_protocol::{
     AUTO_CREATE_TOPIC, Message, RemotingCommand, RequestCode, StringMap, UniqIdGenerator, validate,
 };
@@ -77,17 +79,19 @@ impl Requests {
     /// large enough and when that helps.
     pub(crate) fn prepare(&self, message: &Message) -> Result<Prepared, ProducerError> {
         validate::message(message, self.max_message_size, UNIQ_ROOM)?;
-        let mut properties = String::new();
+        // The caller's properties, then UNIQ_KEY when they lack one: what encoding a copy with the key
+        // inserted would give, without the copy.
+        let mut properties =
+            String::with_capacity(encoded_properties_len(&message.properties) + UNIQ_ROOM);
+        encode_properties(&message.properties, &mut properties);
         let uniq_key = match message.uniq_key() {
-            Some(k) => {
-                rmq_protocol::message::encode_properties(&message.properties, &mut properties);
-                k.to_owned()
-            }
+            Some(k) => k.to_owned(),
             None => {
                 let k = self.ids.next_id(now_ms());
-                let mut props = message.properties.clone();
-                props.insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &k);
-                rmq_protocol::message::encode_properties(&props, &mut properties);
+                properties.push_str(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX);
+                properties.push(NAME_VALUE_SEPARATOR);
+                properties.push_str(&k);
+                properties.push(PROPERTY_SEPARATOR);
                 k
             }
         };
@@ -167,28 +171,28 @@ impl Requests {
 
     /// The request of one attempt of `p` to the queue `r`.
     pub(crate) fn request(&self, p: &Prepared, r: &RoutingResult) -> RemotingCommand {
-        let header = SendMessageRequestHeaderV2(SendMessageRequestHeader {
-            producer_group: self.group.clone(),
-            topic: p.topic.clone(),
-            default_topic: AUTO_CREATE_TOPIC.to_owned(),
+        let header = SendMessageRequestHeaderV2Ref {
+            producer_group: &self.group,
+            topic: &p.topic,
+            default_topic: AUTO_CREATE_TOPIC,
             default_topic_queue_nums: self.default_topic_queue_nums,
             queue_id: r.queue_id(),
             sys_flag: p.sys_flag,
             born_timestamp: now_ms(),
             flag: p.flag,
-            properties: Some(p.properties.clone()),
+            properties: Some(&p.properties),
             reconsume_times: Some(0),
             unit_mode: false,
             batch: p.batch,
             max_reconsume_times: None,
-            broker_name: Some(r.broker_name().to_owned()),
-        });
+            broker_name: Some(r.broker_name()),
+        };
         let code = if p.batch {
             RequestCode::SEND_BATCH_MESSAGE
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
-        RemotingCommand::with_header(code, &header).with_body(p.body.clone())
+        header.to_request(code).with_body(p.body.clone())
     }
 }
 

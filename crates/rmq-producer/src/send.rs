@@ -12,7 +12,6 @@ use rmq_routing::{QueueSelector, RouteError, RoutingResult, RoutingStrategy};
 
 use crate::core::Core;
 use crate::error::ProducerError;
-use crate::heartbeat::greet_new_brokers;
 use crate::machine::{Health, Policy, Receipt, SendMachine, Step};
 use crate::request::{Prepared, send_result};
 use crate::result::SendResult;
@@ -151,7 +150,7 @@ impl<'a> SendJob<'a> {
             Instant::now() + timeout,
         );
         if r.is_ok() {
-            greet_new_brokers(core);
+            core.greet_new_brokers();
         }
         self.machine.on_route_fetched(r);
     }

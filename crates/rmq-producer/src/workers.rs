@@ -1,7 +1,8 @@
-//! Background workers: the threads a running producer owns (route refresh, heartbeats, the asynchronous
-//! send worker), the stop signal they wait on, and joining them at shutdown. Workers hold the producer's
-//! core weakly, so they never keep a dropped producer alive.
+//! Background workers: the threads a running producer owns (route refresh, heartbeats, the job queue the
+//! asynchronous driver hands blocking steps to), the stop signal they wait on, and joining them at
+//! shutdown. Periodic workers hold their target weakly, so they never keep a dropped producer alive.
 
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -94,5 +95,59 @@ impl Workers {
                 let _ = h.join();
             }
         }
+    }
+}
+
+/// A job for the queue's thread. Its argument says whether the queue was closed: the job then runs on the
+/// thread that pushed it and must only wind up (no blocking work).
+pub(crate) type Job = Box<dyn FnOnce(Closed) + Send + 'static>;
+
+/// Whether a job runs because its queue was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Closed(pub(crate) bool);
+
+/// Jobs run one after another on one worker thread (the asynchronous driver's route fetches, connects and
+/// retries). Closed at shutdown; a job pushed after that runs at once with `Closed(true)`.
+#[derive(Default)]
+pub(crate) struct JobQueue {
+    tx: Mutex<Option<Sender<Job>>>,
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue")
+            .field("open", &self.tx.lock().is_some())
+            .finish()
+    }
+}
+
+impl JobQueue {
+    /// Starts the queue's thread, named `name`, among `workers`.
+    pub(crate) fn open(&self, workers: &Workers, name: &str) -> Result<(), ProducerError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        *self.tx.lock() = Some(tx);
+        workers.spawn(name, move || {
+            while let Ok(job) = rx.recv() {
+                job(Closed(false));
+            }
+        })
+    }
+
+    /// Runs `job` on the queue's thread, or at once with `Closed(true)` when the queue is closed.
+    pub(crate) fn push(&self, job: Job) {
+        let tx = self.tx.lock().clone();
+        let back = match tx {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(back) => back.0,
+            },
+            None => job,
+        };
+        back(Closed(true));
+    }
+
+    /// Closes the queue; its thread ends once the jobs already queued have run.
+    pub(crate) fn close(&self) {
+        self.tx.lock().take();
     }
 }

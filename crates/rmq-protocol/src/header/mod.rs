@@ -12,7 +12,10 @@ mod transaction;
 pub use client::{HeartbeatData, ProducerData, UnregisterClientRequestHeader};
 pub use offset::{GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader};
 pub use route::GetRouteInfoRequestHeader;
-pub use send::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+pub use send::{
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageRequestHeaderV2Ref,
+    SendMessageResponseHeader,
+};
 pub use transaction::{
     CheckTransactionStateRequestHeader, EndTransactionRequestHeader, TransactionResolution,
 };

@@ -160,21 +160,7 @@ impl From<SendMessageRequestHeaderV2> for SendMessageRequestHeader {
 
 impl CommandHeader for SendMessageRequestHeaderV2 {
     fn write_fields(&self, ext: &mut StringMap) {
-        let h = &self.0;
-        ext.insert("a", &h.producer_group);
-        ext.insert("b", &h.topic);
-        ext.insert("c", &h.default_topic);
-        ext.insert_int("d", h.default_topic_queue_nums.into());
-        ext.insert_int("e", h.queue_id.into());
-        ext.insert_int("f", h.sys_flag.into());
-        ext.insert_int("g", h.born_timestamp);
-        ext.insert_int("h", h.flag.into());
-        put_opt(ext, "i", h.properties.as_deref());
-        put_opt_int(ext, "j", h.reconsume_times.map(i64::from));
-        ext.insert_bool("k", h.unit_mode);
-        put_opt_int(ext, "l", h.max_reconsume_times.map(i64::from));
-        ext.insert_bool("m", h.batch);
-        put_opt(ext, "n", h.broker_name.as_deref());
+        self.0.as_v2_ref().write_fields(ext);
     }
 
     fn read_fields(ext: &StringMap) -> Result<Self, HeaderError> {
@@ -184,6 +170,93 @@ impl CommandHeader for SendMessageRequestHeaderV2 {
 
 impl RequestHeader for SendMessageRequestHeaderV2 {
     const CODE: RequestCode = RequestCode::SEND_MESSAGE_V2;
+}
+
+impl SendMessageRequestHeader {
+    /// The same header as a borrowed V2 header.
+    pub fn as_v2_ref(&self) -> SendMessageRequestHeaderV2Ref<'_> {
+        SendMessageRequestHeaderV2Ref {
+            producer_group: &self.producer_group,
+            topic: &self.topic,
+            default_topic: &self.default_topic,
+            default_topic_queue_nums: self.default_topic_queue_nums,
+            queue_id: self.queue_id,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            flag: self.flag,
+            properties: self.properties.as_deref(),
+            reconsume_times: self.reconsume_times,
+            unit_mode: self.unit_mode,
+            max_reconsume_times: self.max_reconsume_times,
+            batch: self.batch,
+            broker_name: self.broker_name.as_deref(),
+        }
+    }
+}
+
+/// [`SendMessageRequestHeaderV2`] over borrowed fields, for a sender that keeps the values elsewhere: the
+/// same keys, order and null rules (it is what the owned header writes through), without copying a field
+/// into a header first. Fields as in [`SendMessageRequestHeader`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // each field is documented on SendMessageRequestHeader
+pub struct SendMessageRequestHeaderV2Ref<'a> {
+    pub producer_group: &'a str,
+    pub topic: &'a str,
+    pub default_topic: &'a str,
+    pub default_topic_queue_nums: i32,
+    pub queue_id: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub flag: i32,
+    pub properties: Option<&'a str>,
+    pub reconsume_times: Option<i32>,
+    pub unit_mode: bool,
+    pub max_reconsume_times: Option<i32>,
+    pub batch: bool,
+    pub broker_name: Option<&'a str>,
+}
+
+impl SendMessageRequestHeaderV2Ref<'_> {
+    /// Writes the fields into `ext` under the keys `a`..`n`, skipping null ones.
+    pub fn write_fields(&self, ext: &mut StringMap) {
+        ext.insert("a", self.producer_group);
+        ext.insert("b", self.topic);
+        ext.insert("c", self.default_topic);
+        ext.insert_int("d", self.default_topic_queue_nums.into());
+        ext.insert_int("e", self.queue_id.into());
+        ext.insert_int("f", self.sys_flag.into());
+        ext.insert_int("g", self.born_timestamp);
+        ext.insert_int("h", self.flag.into());
+        put_opt(ext, "i", self.properties);
+        put_opt_int(ext, "j", self.reconsume_times.map(i64::from));
+        ext.insert_bool("k", self.unit_mode);
+        put_opt_int(ext, "l", self.max_reconsume_times.map(i64::from));
+        ext.insert_bool("m", self.batch);
+        put_opt(ext, "n", self.broker_name);
+    }
+
+    /// At least the bytes of keys and values [`Self::write_fields`] writes: room to write them without
+    /// growing.
+    pub fn text_len(&self) -> usize {
+        const KEYS: usize = 14;
+        const NUMBERS: usize = 5 * 11 + 20; // five i32 fields at most 11 digits, one i64 at most 20
+        const BOOLS: usize = 2 * 5;
+        KEYS + NUMBERS
+            + BOOLS
+            + self.producer_group.len()
+            + self.topic.len()
+            + self.default_topic.len()
+            + self.properties.map_or(0, str::len)
+            + self.broker_name.map_or(0, str::len)
+    }
+
+    /// A request with `code` carrying these fields, its ext-field map allocated once at the right size.
+    pub fn to_request(&self, code: RequestCode) -> crate::RemotingCommand {
+        let mut cmd = crate::RemotingCommand::request(code);
+        cmd.ext_fields = StringMap::with_capacity(14, self.text_len());
+        self.write_fields(&mut cmd.ext_fields);
+        cmd
+    }
 }
 
 /// `SendMessageResponseHeader`, plus the `MSG_REGION` and `TRACE_ON` ext fields brokers add.
