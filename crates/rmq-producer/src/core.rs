@@ -130,9 +130,17 @@ impl Core {
         self.heartbeats.round(&self.remoting, &self.routes)
     }
 
-    /// Greets the master brokers no heartbeat has reached yet, without waiting.
-    pub(crate) fn greet_new_brokers(&self) {
-        self.heartbeats.greet_new(&self.remoting, &self.routes);
+    /// Greets the master brokers of `topic`'s route that no heartbeat has reached yet, without waiting.
+    pub(crate) fn greet_brokers_of(&self, topic: &str) {
+        self.heartbeats
+            .greet_new(&self.remoting, self.routes.master_addrs(topic));
+    }
+
+    /// Refreshes every cached route that is due, then greets the brokers a changed route brought in.
+    pub(crate) fn refresh_routes(&self) {
+        self.routes.refresh(&self.remoting);
+        self.heartbeats
+            .greet_new(&self.remoting, self.routes.broker_addrs(true));
     }
 
     /// Tells every broker the producer leaves.

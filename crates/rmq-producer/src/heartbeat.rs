@@ -85,15 +85,23 @@ impl Heartbeats {
         (ok, failed)
     }
 
-    /// Greets the master brokers of `routes` that have had no heartbeat yet, without waiting for their
+    /// Greets the brokers among `masters` that have had no heartbeat yet, without waiting for their
     /// answers (a route just fetched names them; a send to them may follow at once).
-    pub(crate) fn greet_new(&self, remoting: &RemotingClient, routes: &Routes) {
+    pub(crate) fn greet_new(
+        &self,
+        remoting: &RemotingClient,
+        masters: impl IntoIterator<Item = String>,
+    ) {
         let fresh: Vec<String> = {
             let mut greeted = self.greeted.lock();
-            routes
-                .broker_addrs(true)
+            masters
                 .into_iter()
-                .filter(|a| greeted.insert(a.clone()))
+                .filter(|a| !greeted.contains(a))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .inspect(|a| {
+                    greeted.insert(a.clone());
+                })
                 .collect()
         };
         for addr in fresh {

@@ -123,7 +123,7 @@ impl Producer {
             weak.clone(),
             c.poll_name_server_interval,
             false,
-            |core: &Core| core.routes().refresh(core.remoting()),
+            Core::refresh_routes,
         )?;
         // Brokers named by a route are greeted when the route is fetched; this keeps them informed.
         core.workers().spawn_periodic(
@@ -317,7 +317,7 @@ impl Producer {
         core.check_running()?;
         let deadline = Instant::now() + core.config().mq_client_api_timeout;
         core.routes().ensure(core.remoting(), topic, deadline)?;
-        core.greet_new_brokers();
+        core.greet_brokers_of(topic);
         Ok(())
     }
 

@@ -222,6 +222,21 @@ impl Routes {
         mapping.clear_expired_routes(ROUTE_IDLE_EXPIRY, Instant::now());
     }
 
+    /// Master addresses (as dialed) of `topic`'s cached route.
+    pub(crate) fn master_addrs(&self, topic: &str) -> Vec<String> {
+        self.router
+            .mapping()
+            .route(topic)
+            .map(|route| {
+                route
+                    .broker_datas
+                    .iter()
+                    .filter_map(|b| b.broker_addrs.get(&rmq_protocol::route::MASTER_ID).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Broker addresses (as dialed) of the cached routes: masters only, or every address.
     pub(crate) fn broker_addrs(&self, masters_only: bool) -> BTreeSet<String> {
         let mapping = self.router.mapping();

@@ -150,7 +150,7 @@ impl<'a> SendJob<'a> {
             Instant::now() + timeout,
         );
         if r.is_ok() {
-            core.greet_new_brokers();
+            core.greet_brokers_of(self.prepared.topic());
         }
         self.machine.on_route_fetched(r);
     }
