@@ -156,8 +156,8 @@ impl Shared {
     }
 }
 
-pub(crate) fn produce(ns: &str, a: ProduceArgs) -> Result<(), String> {
-    let mut config = ProducerConfig::new(a.group.clone(), ns);
+pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> {
+    let mut config = c.config(&a.group);
     config.async_send_semaphore = a.window as usize;
     let producer = Producer::new(config).map_err(|e| describe(&e))?;
     producer.start().map_err(|e| describe(&e))?;

@@ -4,7 +4,7 @@ use rmq::prelude::*;
 use rmq::producer::ProducerError;
 use rmq::protocol::route::perm;
 
-use crate::SendArgs;
+use crate::{Cluster, SendArgs};
 
 /// A failure with its kind, for the exit message.
 pub(crate) fn describe(e: &ProducerError) -> String {
@@ -21,13 +21,13 @@ pub(crate) fn describe(e: &ProducerError) -> String {
     format!("{kind} error: {e}")
 }
 
-fn started(ns: &str, group: &str) -> Result<Producer, String> {
-    let p = Producer::new(ProducerConfig::new(group, ns)).map_err(|e| describe(&e))?;
+fn started(c: &Cluster, group: &str) -> Result<Producer, String> {
+    let p = Producer::new(c.config(group)).map_err(|e| describe(&e))?;
     p.start().map_err(|e| describe(&e))?;
     Ok(p)
 }
 
-pub(crate) fn send(ns: &str, a: SendArgs) -> Result<(), String> {
+pub(crate) fn send(c: &Cluster, a: SendArgs) -> Result<(), String> {
     let body: bytes::Bytes = match (&a.body, &a.file) {
         (Some(b), _) => b.clone().into(),
         (None, Some(f)) => std::fs::read(f)
@@ -46,7 +46,7 @@ pub(crate) fn send(ns: &str, a: SendArgs) -> Result<(), String> {
         msg.put_user_property(k, v)
             .map_err(|e| format!("validation error: {e}"))?;
     }
-    let p = started(ns, &a.group)?;
+    let p = started(c, &a.group)?;
     let mut failure = None;
     for _ in 0..a.count {
         match p.send_sync(&msg) {
@@ -70,8 +70,8 @@ pub(crate) fn send(ns: &str, a: SendArgs) -> Result<(), String> {
     failure.map_or(Ok(()), Err)
 }
 
-pub(crate) fn route(ns: &str, topic: &str) -> Result<(), String> {
-    let p = started(ns, "rmq_cli_route")?;
+pub(crate) fn route(c: &Cluster, topic: &str) -> Result<(), String> {
+    let p = started(c, "rmq_cli_route")?;
     let result = (|| {
         let (route, derived) = p.topic_route(topic).map_err(|e| describe(&e))?;
         println!("name server route for {topic}:");
@@ -89,7 +89,10 @@ pub(crate) fn route(ns: &str, topic: &str) -> Result<(), String> {
             let addrs: Vec<String> = b
                 .broker_addrs
                 .iter()
-                .map(|(id, a)| format!("{id}={a}"))
+                .map(|(id, a)| match c.advertised(a) {
+                    Some(adv) => format!("{id}={a} (advertised {adv})"),
+                    None => format!("{id}={a}"),
+                })
                 .collect();
             println!(
                 "  {} (cluster {}): {}",

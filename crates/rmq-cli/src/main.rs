@@ -3,9 +3,11 @@
 //! The name server comes from `--namesrv`, else `NAMESRV_ADDR` / `RMQ_NAMESRV_ADDR`, else 127.0.0.1:9876.
 //! Usage errors exit with 2, failed operations with 1.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use rmq::prelude::ProducerConfig;
 
 mod bench;
 mod commands;
@@ -21,6 +23,15 @@ struct Cli {
     /// Name server address(es), `host:port[;host:port]`.
     #[arg(long, global = true, env = "RMQ_NAMESRV_ADDR")]
     namesrv: Option<String>,
+    /// Broker addresses to dial instead of the advertised ones: `advertised=dial[;advertised=dial]`
+    /// (brokers behind NAT or in containers).
+    #[arg(
+        long,
+        global = true,
+        env = "RMQ_BROKER_ADDR_OVERRIDE",
+        value_name = "ADVERTISED=DIAL"
+    )]
+    broker_addr_override: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +94,31 @@ fn parse_prop(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+/// Where the commands' producers connect.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    namesrv: String,
+    overrides: BTreeMap<String, String>,
+}
+
+impl Cluster {
+    /// A producer configuration for `group` on this cluster.
+    pub(crate) fn config(&self, group: &str) -> ProducerConfig {
+        ProducerConfig {
+            broker_addr_override: self.overrides.clone(),
+            ..ProducerConfig::new(group, self.namesrv.clone())
+        }
+    }
+
+    /// The advertised address `dialed` stands for, when an override applies.
+    pub(crate) fn advertised(&self, dialed: &str) -> Option<&str> {
+        self.overrides
+            .iter()
+            .find(|(_, to)| to.as_str() == dialed)
+            .map(|(from, _)| from.as_str())
+    }
+}
+
 /// The name server: the flag, else `NAMESRV_ADDR`, else the default.
 fn namesrv(flag: Option<String>) -> String {
     flag.or_else(|| std::env::var("NAMESRV_ADDR").ok())
@@ -91,13 +127,26 @@ fn namesrv(flag: Option<String>) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ns = namesrv(cli.namesrv);
+    let overrides = match cli.broker_addr_override.as_deref() {
+        Some(v) => match ProducerConfig::parse_broker_addr_override(v) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("rmq: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => BTreeMap::new(),
+    };
+    let cluster = Cluster {
+        namesrv: namesrv(cli.namesrv),
+        overrides,
+    };
     let result = match cli.command {
-        Command::Send(a) => commands::send(&ns, a),
-        Command::Route { topic } => commands::route(&ns, &topic),
+        Command::Send(a) => commands::send(&cluster, a),
+        Command::Route { topic } => commands::route(&cluster, &topic),
         Command::Bench {
             what: BenchWhat::Produce(a),
-        } => bench::produce(&ns, a),
+        } => bench::produce(&cluster, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

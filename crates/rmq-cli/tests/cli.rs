@@ -6,6 +6,7 @@ fn rmq(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rmq"))
         .args(args)
         .env_remove("RMQ_NAMESRV_ADDR")
+        .env_remove("RMQ_BROKER_ADDR_OVERRIDE")
         .env("NAMESRV_ADDR", "127.0.0.1:1")
         .output()
         .expect("runs");
@@ -28,11 +29,12 @@ fn usage_errors_exit_with_2() {
         &["bench", "produce", "--mode", "sideways"],
         &["bench", "produce", "-w", "0"],
         &["route"],
+        &["route", "T", "--broker-addr-override", "10.0.0.1:10911"],
     ] {
         let (code, text) = rmq(args);
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(
-            text.contains("Usage") || text.contains("error"),
+            text.contains("Usage") || text.contains("error") || text.contains("invalid"),
             "{args:?}: {text}"
         );
     }
@@ -70,4 +72,47 @@ fn help_lists_the_commands() {
     for c in ["send", "route", "bench"] {
         assert!(text.contains(c), "{text}");
     }
+}
+
+#[test]
+fn route_shows_the_dialed_and_the_advertised_broker_address() {
+    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
+    use rmq_testkit::{Action, MockServer, ok, route_response};
+    let broker = MockServer::start(|_: &rmq_protocol::RemotingCommand| vec![Action::Respond(ok())])
+        .expect("broker");
+    let mut route = TopicRouteData::default();
+    let mut b = BrokerData {
+        broker_name: "broker-a".into(),
+        cluster: "C".into(),
+        ..Default::default()
+    };
+    // Advertised: a loopback port nothing listens on; dialed: the mock.
+    b.broker_addrs.insert(0, "127.0.0.1:1".into());
+    route.broker_datas.push(b);
+    route.queue_datas.push(QueueData {
+        broker_name: "broker-a".into(),
+        perm: 6,
+        read_queue_nums: 1,
+        write_queue_nums: 1,
+        topic_sys_flag: 0,
+    });
+    let ns = MockServer::start(move |_: &rmq_protocol::RemotingCommand| {
+        vec![Action::Respond(route_response(&route))]
+    })
+    .expect("name server");
+    let dial = broker.addr();
+    let (code, text) = rmq(&[
+        "route",
+        "T",
+        "--namesrv",
+        &ns.addr(),
+        "--broker-addr-override",
+        &format!("127.0.0.1:1={dial}"),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("0={dial} (advertised 127.0.0.1:1)")),
+        "{text}"
+    );
+    assert!(text.contains("1 master(s) answered"), "{text}");
 }

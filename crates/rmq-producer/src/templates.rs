@@ -149,6 +149,14 @@ fn parse_override(
 }
 
 impl ProducerConfig {
+    /// Parses a broker address override in the form `RMQ_BROKER_ADDR_OVERRIDE` takes:
+    /// `advertised=dial;advertised=dial` (each `host:port`).
+    pub fn parse_broker_addr_override(
+        value: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, ProducerError> {
+        parse_override("broker_addr_override", value)
+    }
+
     /// The default configuration with the environment's overrides ([`ProducerConfig::apply_env`]).
     pub fn from_env() -> Result<ProducerConfig, ProducerError> {
         let mut c = ProducerConfig::default();
