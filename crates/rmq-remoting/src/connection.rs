@@ -5,14 +5,14 @@
 //! lock is taken only after `pending` was released.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use rmq_protocol::{FrameDecoder, RemotingCommand, ResponseCode};
 use tracing::{debug, warn};
@@ -22,9 +22,67 @@ use crate::error::{RemotingError, decode_reason, lost};
 use crate::flow::InFlight;
 use crate::handler::Handlers;
 
+/// Bodies at least this long are written from their own buffer (a vectored write) instead of being copied
+/// into the shared one; shorter ones are cheaper to copy than to give a slice of their own.
+const COPY_BODY_BELOW: usize = 4096;
+
+thread_local! {
+    /// Where a writer encodes its frame's header before taking the write lock.
+    static HEADER_SCRATCH: std::cell::RefCell<BytesMut> =
+        std::cell::RefCell::new(BytesMut::with_capacity(1024));
+}
+
+/// What waits to be written: `buf` (headers and short bodies) with long bodies in between, each after the
+/// first `at` bytes of `buf`.
+#[derive(Default)]
+struct Pending {
+    buf: BytesMut,
+    bodies: Vec<(usize, Bytes)>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.bodies.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.bodies.clear();
+    }
+
+    /// Writes everything to `stream`, long bodies straight from their buffers.
+    fn write_to(&self, mut stream: &TcpStream) -> std::io::Result<()> {
+        if self.bodies.is_empty() {
+            return stream.write_all(&self.buf);
+        }
+        let mut slices = Vec::with_capacity(2 * self.bodies.len() + 1);
+        let mut from = 0;
+        for (at, body) in &self.bodies {
+            if *at > from {
+                slices.push(IoSlice::new(&self.buf[from..*at]));
+            }
+            slices.push(IoSlice::new(body));
+            from = *at;
+        }
+        if from < self.buf.len() {
+            slices.push(IoSlice::new(&self.buf[from..]));
+        }
+        let mut left = &mut slices[..];
+        while !left.is_empty() {
+            match stream.write_vectored(left) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut left, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 struct WriteState {
-    buf: BytesMut,
+    pending: Pending,
     flushing: bool,
 }
 
@@ -181,38 +239,51 @@ impl ConnInner {
 
     /// Appends the frame to the shared buffer; the first writer to find no flush in progress writes
     /// everything buffered (its own frame and those appended meanwhile), so concurrent callers share
-    /// syscalls instead of queueing on the socket.
+    /// syscalls instead of queueing on the socket. The header is encoded before the lock is taken; a long
+    /// body is not copied at all but written from its own buffer.
     fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), RemotingError> {
-        let mut st = self.write.lock();
-        cmd.encode(&mut st.buf)?;
-        if st.flushing {
-            return Ok(());
-        }
-        st.flushing = true;
-        let mut out = BytesMut::new();
-        loop {
-            std::mem::swap(&mut out, &mut st.buf);
-            drop(st);
-            let r = (&self.stream).write_all(&out);
-            out.clear();
-            st = self.write.lock();
-            if let Err(e) = r {
-                st.flushing = false;
-                st.buf.clear();
-                drop(st);
-                let reason = format!("write failed: {e}");
-                self.poison(&reason);
-                return Err(lost(&self.addr, reason));
+        HEADER_SCRATCH.with(|scratch| {
+            let mut header = scratch.borrow_mut();
+            header.clear();
+            cmd.encode_header(&mut header)?;
+            let mut st = self.write.lock();
+            st.pending.buf.extend_from_slice(&header);
+            drop(header);
+            if cmd.body.len() >= COPY_BODY_BELOW {
+                let at = st.pending.buf.len();
+                st.pending.bodies.push((at, cmd.body.clone()));
+            } else {
+                st.pending.buf.extend_from_slice(&cmd.body);
             }
-            if st.buf.is_empty() {
-                st.flushing = false;
-                // Keep the larger allocation for the next round.
-                if out.capacity() > st.buf.capacity() {
-                    std::mem::swap(&mut out, &mut st.buf);
-                }
+            if st.flushing {
                 return Ok(());
             }
-        }
+            st.flushing = true;
+            let mut out = Pending::default();
+            loop {
+                std::mem::swap(&mut out, &mut st.pending);
+                drop(st);
+                let r = out.write_to(&self.stream);
+                out.clear();
+                st = self.write.lock();
+                if let Err(e) = r {
+                    st.flushing = false;
+                    st.pending.clear();
+                    drop(st);
+                    let reason = format!("write failed: {e}");
+                    self.poison(&reason);
+                    return Err(lost(&self.addr, reason));
+                }
+                if st.pending.is_empty() {
+                    st.flushing = false;
+                    // Keep the larger allocation for the next round.
+                    if out.buf.capacity() > st.pending.buf.capacity() {
+                        std::mem::swap(&mut out, &mut st.pending);
+                    }
+                    return Ok(());
+                }
+            }
+        })
     }
 
     /// Marks the connection dead, closes the socket and fails every pending request at once.
