@@ -7,9 +7,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::binary::Reader;
 use crate::error::{DecodeError, ValidationError};
 use crate::message::{Message, decode_properties, encode_properties, encoded_properties_len};
+use crate::reader::Reader;
 
 /// Largest encoded properties a batch record (and the broker's store) accepts.
 pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;

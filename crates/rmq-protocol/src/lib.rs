@@ -37,16 +37,15 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
-mod binary;
 pub mod code;
 mod command;
 pub mod compress;
 mod error;
 pub mod header;
 pub mod id;
-mod json;
 mod map;
 pub mod message;
+mod reader;
 pub mod route;
 pub mod store;
 pub mod validate;

@@ -335,18 +335,6 @@ impl Message {
         self.property(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX)
     }
 
-    /// Sets a user property after checking it ([`crate::validate::user_property`]): the name must not be
-    /// reserved, and neither part may be blank or contain the separators `\x01`/`\x02`.
-    pub fn put_user_property(
-        &mut self,
-        name: &str,
-        value: &str,
-    ) -> Result<(), crate::ValidationError> {
-        crate::validate::user_property(name, value)?;
-        self.properties.insert(name, value);
-        Ok(())
-    }
-
     /// The encoded properties string.
     pub fn encoded_properties(&self) -> String {
         let mut s = String::new();

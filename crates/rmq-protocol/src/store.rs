@@ -5,11 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::binary::Reader;
 use crate::error::{DecodeError, ValidationError};
 use crate::id::OffsetMessageId;
 use crate::map::StringMap;
 use crate::message::{decode_properties, encode_properties, sys_flag};
+use crate::reader::Reader;
 
 /// Magic code of a V1 record (1-byte topic length).
 pub const MESSAGE_MAGIC_CODE: u32 = 0xDAA3_20A7;

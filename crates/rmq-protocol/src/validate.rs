@@ -174,6 +174,16 @@ pub fn batch(messages: &[Message]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+impl Message {
+    /// Sets a user property after checking it ([`user_property`]): the name must not be reserved, and
+    /// neither part may be blank or contain the separators `\x01`/`\x02`.
+    pub fn put_user_property(&mut self, name: &str, value: &str) -> Result<(), ValidationError> {
+        user_property(name, value)?;
+        self.properties.insert(name, value);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,10 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rmq_protocol::{DEFAULT_MAX_FRAME, RemotingCommand, RequestCode, SerializeType};
 use tracing::debug;
 
-use crate::completion::{Callback, Permit, ResponseFuture, Slot};
+use crate::completion::{Callback, ResponseFuture, Slot};
 use crate::connection::ConnInner;
 use crate::error::RemotingError;
-use crate::flow::{InFlight, OverloadPolicy};
+use crate::flow::{InFlight, OverloadPolicy, Permit};
 use crate::handler::{Handlers, RequestHandler};
 
 /// Runs on every outgoing request before it is encoded (ACL signing and namespace fields plug in here).
@@ -286,7 +286,9 @@ impl RemotingClient {
         };
         self.prepare(addr, &mut request);
         let slot = Slot::new(timeout, permit, callback);
-        let future = ResponseFuture::new(slot.clone(), Arc::downgrade(&conn), request.opaque);
+        let weak = Arc::downgrade(&conn);
+        let owner: std::sync::Weak<dyn crate::completion::Owner> = weak;
+        let future = ResponseFuture::new(slot.clone(), owner, request.opaque);
         // A failed send completes the slot (and runs a callback) with the error; the future reports it.
         let _ = conn.send(&request, Some(&slot));
         Ok(future)

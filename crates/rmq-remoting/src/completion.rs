@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use rmq_protocol::RemotingCommand;
 
-use crate::connection::ConnInner;
 use crate::error::RemotingError;
+use crate::flow::Permit;
 
 /// A callback run once with the outcome, on the thread that completes the request (the connection's
 /// reader or the timer). It must not block.
@@ -20,12 +20,6 @@ pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, RemotingError>) + Sen
 
 /// How long a synchronous waiter polls before sleeping.
 const SPIN: Duration = Duration::from_micros(50);
-
-/// What completing a slot hands back to the in-flight accounting.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Permit {
-    pub(crate) bytes: usize,
-}
 
 #[derive(Default)]
 struct State {
@@ -101,6 +95,17 @@ impl Slot {
     }
 }
 
+/// What a [`ResponseFuture`] needs from the connection its request went out on (implemented by the
+/// connection; kept as a trait so this module does not depend on that one).
+pub(crate) trait Owner: Send + Sync {
+    /// The peer's address.
+    fn addr(&self) -> &str;
+    /// Whether a synchronous waiter should poll briefly before sleeping.
+    fn spin_worthwhile(&self) -> bool;
+    /// Gives up on the pending request `opaque` (timeout or dropped handle).
+    fn abandon(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError);
+}
+
 /// The pending response to one request. Wait for it from a thread, or `.await` it on any executor.
 ///
 /// Dropping it before completion abandons the request: its entry is removed from the connection so a late
@@ -108,7 +113,8 @@ impl Slot {
 #[must_use = "a dropped ResponseFuture abandons its request"]
 pub struct ResponseFuture {
     slot: Arc<Slot>,
-    conn: Weak<ConnInner>,
+    /// The connection the request went out on; `None` for a future complete from the start.
+    conn: Option<Weak<dyn Owner>>,
     opaque: i32,
     taken: bool,
 }
@@ -122,10 +128,10 @@ impl std::fmt::Debug for ResponseFuture {
 }
 
 impl ResponseFuture {
-    pub(crate) fn new(slot: Arc<Slot>, conn: Weak<ConnInner>, opaque: i32) -> Self {
+    pub(crate) fn new(slot: Arc<Slot>, conn: Weak<dyn Owner>, opaque: i32) -> Self {
         ResponseFuture {
             slot,
-            conn,
+            conn: Some(conn),
             opaque,
             taken: false,
         }
@@ -137,10 +143,14 @@ impl ResponseFuture {
         slot.complete(result, || {});
         ResponseFuture {
             slot,
-            conn: Weak::new(),
+            conn: None,
             opaque: 0,
             taken: false,
         }
+    }
+
+    fn owner(&self) -> Option<Arc<dyn Owner>> {
+        self.conn.as_ref().and_then(Weak::upgrade)
     }
 
     /// Lets the request run to completion without this handle (its slot's callback owns the outcome).
@@ -170,7 +180,7 @@ impl ResponseFuture {
         // briefly on the CPU saves the futex sleep and wake-up of the condition variable (measured: the
         // sequential round trip drops from 1.23x to ~1.1x a raw socket). Only when few requests are in
         // flight, so busy senders never spin against each other.
-        if self.conn.upgrade().is_some_and(|c| c.spin_worthwhile()) {
+        if self.owner().is_some_and(|c| c.spin_worthwhile()) {
             let spin_until = Instant::now() + SPIN;
             while !self.slot.done_flag.load(Ordering::Acquire) && Instant::now() < spin_until {
                 std::hint::spin_loop();
@@ -182,7 +192,7 @@ impl ResponseFuture {
                 drop(st);
                 let err = self.timeout_error();
                 // Complete it ourselves so a racing response is dropped and the permit released once.
-                if let Some(conn) = self.conn.upgrade() {
+                if let Some(conn) = self.owner() {
                     conn.abandon(self.opaque, &self.slot, err.clone());
                 } else {
                     self.slot.complete(Err(err.clone()), || {});
@@ -198,9 +208,8 @@ impl ResponseFuture {
     fn timeout_error(&self) -> RemotingError {
         RemotingError::Timeout {
             addr: self
-                .conn
-                .upgrade()
-                .map(|c| c.addr.clone())
+                .owner()
+                .map(|c| c.addr().to_owned())
                 .unwrap_or_default(),
             opaque: self.opaque,
             after: self.slot.timeout,
@@ -233,7 +242,7 @@ impl Drop for ResponseFuture {
         if self.taken {
             return;
         }
-        if let Some(conn) = self.conn.upgrade() {
+        if let Some(conn) = self.owner() {
             conn.abandon(self.opaque, &self.slot, RemotingError::Shutdown);
         }
     }

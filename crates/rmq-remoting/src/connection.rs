@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use rmq_protocol::{FrameDecoder, RemotingCommand, ResponseCode};
 use tracing::{debug, warn};
 
-use crate::completion::Slot;
+use crate::completion::{Owner, Slot};
 use crate::error::{RemotingError, decode_reason, lost};
 use crate::flow::InFlight;
 use crate::handler::Handlers;
@@ -189,7 +189,7 @@ impl ConnInner {
 
     /// Whether a synchronous waiter should poll briefly before sleeping: only when at most one other
     /// request is in flight on the whole client.
-    pub(crate) fn spin_worthwhile(&self) -> bool {
+    fn spin_worthwhile_now(&self) -> bool {
         self.in_flight.current().0 <= 2
     }
 
@@ -203,7 +203,7 @@ impl ConnInner {
     }
 
     /// Gives up on a pending request (timeout or dropped handle).
-    pub(crate) fn abandon(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError) {
+    pub(crate) fn abandon_pending(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError) {
         let mut pending = self.pending.lock();
         if pending.get(&opaque).is_some_and(|s| Arc::ptr_eq(s, slot)) {
             pending.remove(&opaque);
@@ -232,7 +232,7 @@ impl ConnInner {
         self.touch();
         let result = self.write_frame(cmd);
         if let (Err(e), Some(slot)) = (&result, slot) {
-            self.abandon(cmd.opaque, slot, e.clone());
+            self.abandon_pending(cmd.opaque, slot, e.clone());
         }
         result
     }
@@ -412,5 +412,19 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: TcpStream, max_frame: usize) {
                 return;
             }
         }
+    }
+}
+
+impl Owner for ConnInner {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn spin_worthwhile(&self) -> bool {
+        self.spin_worthwhile_now()
+    }
+
+    fn abandon(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError) {
+        self.abandon_pending(opaque, slot, err);
     }
 }

@@ -4,8 +4,13 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::completion::Permit;
 use crate::error::RemotingError;
+
+/// What completing a request hands back to the in-flight accounting.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Permit {
+    pub(crate) bytes: usize,
+}
 
 /// What to do when the in-flight bound is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

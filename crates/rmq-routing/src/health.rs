@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{Epoch, FastHash};
-use crate::mapping::TopicPublishInfo;
 
 /// A broker's health state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -238,7 +237,8 @@ impl HealthRegistry {
         self.fault_tolerance.load(Ordering::Relaxed)
     }
 
-    fn cell(&self, broker: &str) -> Arc<BrokerCell> {
+    /// The cell of `broker`, created on first use.
+    pub(crate) fn cell(&self, broker: &str) -> Arc<BrokerCell> {
         if let Some(c) = self.brokers.read().get(broker) {
             return c.clone();
         }
@@ -247,24 +247,6 @@ impl HealthRegistry {
             .entry(Arc::from(broker))
             .or_insert_with(|| Arc::new(BrokerCell::new()))
             .clone()
-    }
-
-    /// The health cell of every queue of `info`, resolved once per publish list.
-    pub(crate) fn cells_for<'a>(
-        &self,
-        info: &'a TopicPublishInfo,
-    ) -> Option<&'a [Arc<BrokerCell>]> {
-        let me = self as *const HealthRegistry as usize;
-        let (owner, cells) = info.cells.get_or_init(|| {
-            (
-                me,
-                info.queues
-                    .iter()
-                    .map(|q| self.cell(&q.broker_name))
-                    .collect(),
-            )
-        });
-        (*owner == me).then_some(&**cells)
     }
 
     pub(crate) fn with_cells<R>(

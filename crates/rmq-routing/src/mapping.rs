@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use rmq_protocol::route::{TopicRouteData, perm};
 
 use crate::clock::{Epoch, FastHash};
-use crate::health::BrokerCell;
+use crate::health::{BrokerCell, HealthRegistry};
 
 /// One queue a producer may send to: broker, queue id, and the broker's master address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +43,25 @@ pub struct TopicPublishInfo {
 }
 
 impl TopicPublishInfo {
+    /// The health cell of every queue, resolved once per publish list (for the registry that resolved
+    /// them first; `None` for another registry).
+    pub(crate) fn cells_for<'a>(
+        &'a self,
+        health: &HealthRegistry,
+    ) -> Option<&'a [Arc<BrokerCell>]> {
+        let me = health as *const HealthRegistry as usize;
+        let (owner, cells) = self.cells.get_or_init(|| {
+            (
+                me,
+                self.queues
+                    .iter()
+                    .map(|q| health.cell(&q.broker_name))
+                    .collect(),
+            )
+        });
+        (*owner == me).then_some(&**cells)
+    }
+
     /// Builds the publish queues exactly as the Java client (`topicRouteData2TopicPublishInfo`):
     ///
     /// 1. If `orderTopicConf` is set (`"brokerA:4;brokerB:8"`), queues `0..n` of each listed broker, in that

@@ -309,7 +309,7 @@ impl MessageRouter {
             }
             self.health.usability_of(cell, now_n).usable()
         };
-        let usable = match self.health.cells_for(info) {
+        let usable = match info.cells_for(&self.health) {
             Some(cells) => count(Some(&cells[i])),
             None => self
                 .health
@@ -351,7 +351,7 @@ impl MessageRouter {
             }
         };
         let now_n = self.health.now_nanos(now);
-        match self.health.cells_for(info) {
+        match info.cells_for(&self.health) {
             Some(cells) => self.walk(info, start, strategy, last_broker, |i| {
                 (
                     self.health.usability_of(Some(&cells[i]), now_n),

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{CommandHeader, Fields, RequestHeader, put_opt};
 use crate::code::RequestCode;
-use crate::command::RemotingCommand;
 use crate::error::{DecodeError, HeaderError};
 use crate::map::StringMap;
 
@@ -67,11 +66,6 @@ impl HeartbeatData {
             what: "HeartbeatData",
             message: e.to_string(),
         })
-    }
-
-    /// The HEART_BEAT request carrying this body (ext fields `{}`, like Java's empty header).
-    pub fn to_request(&self) -> RemotingCommand {
-        RemotingCommand::request(RequestCode::HEART_BEAT).with_body(self.encode())
     }
 }
 

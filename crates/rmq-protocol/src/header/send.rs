@@ -249,14 +249,6 @@ impl SendMessageRequestHeaderV2Ref<'_> {
             + self.properties.map_or(0, str::len)
             + self.broker_name.map_or(0, str::len)
     }
-
-    /// A request with `code` carrying these fields, its ext-field map allocated once at the right size.
-    pub fn to_request(&self, code: RequestCode) -> crate::RemotingCommand {
-        let mut cmd = crate::RemotingCommand::request(code);
-        cmd.ext_fields = StringMap::with_capacity(14, self.text_len());
-        self.write_fields(&mut cmd.ext_fields);
-        cmd
-    }
 }
 
 /// `SendMessageResponseHeader`, plus the `MSG_REGION` and `TRACE_ON` ext fields brokers add.

@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 
+use super::RemotingCommand;
 use crate::code::{LanguageCode, MqVersion, SerializeType};
-use crate::command::RemotingCommand;
 use crate::error::DecodeError;
 use crate::map::{StringMap, decimal};
 

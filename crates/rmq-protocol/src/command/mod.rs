@@ -7,13 +7,15 @@
 //! body
 //! ```
 
+mod binary;
+mod json;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::code::{LanguageCode, MqVersion, RequestCode, ResponseCode, SerializeType};
 use crate::error::{DecodeError, EncodeError, HeaderError};
 use crate::header::CommandHeader;
 use crate::map::StringMap;
-use crate::{binary, json};
 
 /// Flag bit 0: the command is a response.
 pub const FLAG_RESPONSE: i32 = 1;
@@ -312,6 +314,25 @@ impl FrameDecoder {
         src.advance(4);
         let frame = src.split_to(declared).freeze();
         RemotingCommand::decode_frame(frame).map(Some)
+    }
+}
+
+// Requests built from headers live here, so that headers do not depend on commands.
+
+impl crate::header::HeartbeatData {
+    /// The HEART_BEAT request carrying this body (ext fields `{}`, like Java's empty header).
+    pub fn to_request(&self) -> RemotingCommand {
+        RemotingCommand::request(RequestCode::HEART_BEAT).with_body(self.encode())
+    }
+}
+
+impl crate::header::SendMessageRequestHeaderV2Ref<'_> {
+    /// A request with `code` carrying these fields, its ext-field map allocated once at the right size.
+    pub fn to_request(&self, code: RequestCode) -> RemotingCommand {
+        let mut cmd = RemotingCommand::request(code);
+        cmd.ext_fields = StringMap::with_capacity(14, self.text_len());
+        self.write_fields(&mut cmd.ext_fields);
+        cmd
     }
 }
 
