@@ -11,9 +11,9 @@ pub(crate) fn describe(e: &ProducerError) -> String {
     let kind = match e {
         ProducerError::Config { .. } => "config",
         ProducerError::State(_) => "state",
-        ProducerError::Validation(_) => "validation",
+        ProducerError::Validation(_) | ProducerError::QueueTopicMismatch { .. } => "validation",
         ProducerError::RouteNotFound { .. } | ProducerError::Route(_) => "route",
-        ProducerError::Broker { .. } => "broker",
+        ProducerError::Broker { .. } | ProducerError::BadResponse { .. } => "broker",
         ProducerError::AttemptsExhausted { .. } => "attempts exhausted",
         ProducerError::Overloaded { .. } => "overloaded",
         _ => "remoting",
