@@ -66,6 +66,12 @@ impl Slot {
     /// Completes the slot once; later calls are ignored. `release` runs exactly when this call completes
     /// the slot, before any waiter, waker or callback sees the outcome (so the in-flight room is already
     /// free when the caller continues). Returns whether this call completed it.
+    /// Whether the slot has its outcome.
+    #[cfg(test)]
+    pub(crate) fn is_complete(&self) -> bool {
+        self.done_flag.load(Ordering::Acquire)
+    }
+
     pub(crate) fn complete(
         &self,
         result: Result<RemotingCommand, RemotingError>,

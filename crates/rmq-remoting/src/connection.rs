@@ -175,6 +175,27 @@ impl ConnInner {
         )
     }
 
+    /// The error of a request the dead connection never wrote (nothing was sent: a retry cannot
+    /// duplicate it), after completing its slot with it.
+    fn not_written(&self, cmd: &RemotingCommand, slot: Option<&Arc<Slot>>) -> RemotingError {
+        let reason = self
+            .dead_reason
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "closed".into());
+        let e = RemotingError::Connect {
+            addr: self.addr.clone(),
+            reason: format!(
+                "the connection died before request {} was written ({reason})",
+                cmd.opaque
+            ),
+        };
+        if let Some(slot) = slot {
+            self.finish(slot, Err(e.clone()));
+        }
+        e
+    }
+
     fn touch(&self) {
         self.last_used_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -218,15 +239,16 @@ impl ConnInner {
         cmd: &RemotingCommand,
         slot: Option<&Arc<Slot>>,
     ) -> Result<(), RemotingError> {
+        // Every failure completes the slot, so no waiter or callback is ever left hanging.
         if self.is_dead() {
-            return Err(self.dead_error());
+            return Err(self.not_written(cmd, slot));
         }
         if let Some(slot) = slot {
             self.pending.lock().insert(cmd.opaque, slot.clone());
             // A poisoning that ran between the check above and the insert would have missed this entry.
             if self.is_dead() {
                 self.pending.lock().remove(&cmd.opaque);
-                return Err(self.dead_error());
+                return Err(self.not_written(cmd, slot.into()));
             }
         }
         self.touch();
@@ -426,5 +448,50 @@ impl Owner for ConnInner {
 
     fn abandon(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError) {
         self.abandon_pending(opaque, slot, err);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::flow::OverloadPolicy;
+    use rmq_protocol::RequestCode;
+
+    /// A request handed to a connection that died after the pool gave it out: its slot completes at
+    /// once with a not-sent error (it used to stay pending until its timeout, then read as possibly
+    /// stored).
+    #[test]
+    fn a_request_on_a_dead_connection_completes_its_slot_as_not_sent() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let in_flight = Arc::new(InFlight::new(16, 1 << 20, OverloadPolicy::Fail));
+        let conn = ConnInner::connect(
+            &addr,
+            Duration::from_secs(1),
+            1 << 20,
+            in_flight.clone(),
+            Arc::new(Handlers::default()),
+        )
+        .unwrap();
+        conn.poison("injected");
+        for opaque in [7, 8] {
+            let permit = in_flight
+                .acquire(10, Instant::now() + Duration::from_secs(1))
+                .unwrap();
+            let slot = Slot::new(Duration::from_secs(30), permit, None);
+            let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2);
+            cmd.opaque = opaque;
+            let e = conn.send(&cmd, Some(&slot)).unwrap_err();
+            assert!(e.is_not_sent(), "{e}");
+            assert!(
+                slot.is_complete(),
+                "the slot is completed, not left to its timeout"
+            );
+        }
+        assert_eq!(conn.pending_len(), 0);
+        assert_eq!(in_flight.current(), (0, 0), "permits released");
+        conn.join();
     }
 }
