@@ -165,16 +165,6 @@ impl ConnInner {
         self.dead.load(Ordering::Acquire)
     }
 
-    fn dead_error(&self) -> RemotingError {
-        lost(
-            &self.addr,
-            self.dead_reason
-                .lock()
-                .clone()
-                .unwrap_or_else(|| "closed".into()),
-        )
-    }
-
     /// The error of a request the dead connection never wrote (nothing was sent: a retry cannot
     /// duplicate it), after completing its slot with it.
     fn not_written(&self, cmd: &RemotingCommand, slot: Option<&Arc<Slot>>) -> RemotingError {
