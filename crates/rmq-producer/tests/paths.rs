@@ -289,3 +289,25 @@ fn advertised_broker_addresses_can_be_overridden() {
     assert_eq!(route.broker_datas[0].broker_addrs[&0], good.addr());
     assert_eq!(good.received_count(RequestCode::SEND_MESSAGE_V2.0), 1);
 }
+
+/// The last handle may be dropped inside a send callback (here on the async worker, after the attempt
+/// timed out): the producer shuts down on that thread without joining it.
+#[test]
+fn the_last_handle_dropped_inside_a_callback_shuts_down_cleanly() {
+    let silent = broker(|_| vec![Action::Never]);
+    let ns = namesrv(route(&[("broker-a", &silent.addr())]));
+    let p = producer(&ns, |c| {
+        c.send_msg_timeout = Duration::from_millis(200);
+        c.retry_times = 0;
+    });
+    p.fetch_publish_queues("T").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sender = p.clone();
+    sender.send_async_callback(&Message::new("T", "x"), move |r| {
+        drop(p); // the last handle but `sender`, dropped just below
+        tx.send(r.is_err()).unwrap();
+    });
+    drop(sender);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+    assert_eq!(silent.received_count(RequestCode::UNREGISTER_CLIENT.0), 1);
+}

@@ -431,7 +431,10 @@ impl RemotingClient {
             *lock.lock() = true;
             cond.notify_all();
         }
-        if let Some(h) = self.inner.timer.lock().take() {
+        // A callback completed by the timer may shut the client down: never join the current thread.
+        if let Some(h) = self.inner.timer.lock().take()
+            && h.thread().id() != std::thread::current().id()
+        {
             let _ = h.join();
         }
         let conns: Vec<Arc<ConnInner>> = self.ready().into_iter().map(|(_, c)| c).collect();

@@ -580,3 +580,26 @@ fn several_connections_per_address_share_the_load() {
     c.invoke_sync(&server.addr(), req(vec![0, 1]), SEC).unwrap();
     c.shutdown();
 }
+
+/// A callback the timer thread runs (the request timed out) may shut the client down: the timer thread is
+/// not joined from itself.
+#[test]
+fn a_callback_on_the_timer_thread_may_shut_the_client_down() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let c = client();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c2 = c.clone();
+    c.invoke_async_callback(
+        &server.addr(),
+        req(vec![1]),
+        Duration::from_millis(50),
+        move |r| {
+            let thread = std::thread::current().name().map(str::to_owned);
+            c2.shutdown();
+            tx.send((r.map(|_| ()), thread)).unwrap();
+        },
+    );
+    let (r, thread) = rx.recv_timeout(5 * SEC).unwrap();
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(thread.as_deref(), Some("rmq-remoting-timer"));
+}
