@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use rmq_protocol::Message;
+use rmq_routing::RoutingStrategy;
 
 use crate::core::Core;
 use crate::error::ProducerError;
@@ -193,11 +194,11 @@ pub(crate) fn start(
     });
     match accepted {
         Ok((prepared, ticket)) => {
-            let target = Target::Strategy(strategy_for(message, core.config().routing_strategy));
+            let strategy = strategy_for(message, core.config().routing_strategy);
             let job = SendJob::new(
                 prepared,
-                Cow::Owned(message.clone()),
-                target,
+                routing_key(message, strategy),
+                Target::Strategy(strategy),
                 Mode::Answered,
                 Policy::retrying(
                     core.config().retry_times,
@@ -216,6 +217,16 @@ pub(crate) fn start(
         Err(e) => outcome.complete(Err(refused(core, Mode::Answered, e))),
     }
     future
+}
+
+/// What an asynchronous send keeps for routing its attempts: the message itself only when the strategy
+/// reads it (message hash); the other strategies never look at it, so no copy is made.
+fn routing_key(message: &Message, strategy: RoutingStrategy) -> Cow<'static, Message> {
+    static UNREAD: std::sync::OnceLock<Message> = std::sync::OnceLock::new();
+    match strategy {
+        RoutingStrategy::MessageHash => Cow::Owned(message.clone()),
+        _ => Cow::Borrowed(UNREAD.get_or_init(Message::default)),
+    }
 }
 
 /// Carries `send` on as far as `thread` may, then hands it to a connection or the worker.

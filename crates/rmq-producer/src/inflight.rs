@@ -2,6 +2,7 @@
 //! is, so [`crate::Producer::flush`] and shutdown can wait for them and say which are still open.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -19,10 +20,38 @@ pub struct PendingSend {
     pub age: Duration,
 }
 
+/// A message id kept without allocating when it fits (a UNIQ_KEY is 32 characters).
+#[derive(Debug)]
+enum Id {
+    Inline(u8, [u8; 32]),
+    Long(String),
+}
+
+impl Id {
+    fn new(id: &str) -> Id {
+        match <[u8; 32]>::try_from(id.as_bytes()) {
+            Ok(b) => Id::Inline(32, b),
+            Err(_) if id.len() < 32 => {
+                let mut b = [0u8; 32];
+                b[..id.len()].copy_from_slice(id.as_bytes());
+                Id::Inline(id.len() as u8, b)
+            }
+            Err(_) => Id::Long(id.to_owned()),
+        }
+    }
+
+    fn to_string(&self) -> String {
+        match self {
+            Id::Inline(n, b) => String::from_utf8_lossy(&b[..usize::from(*n)]).into_owned(),
+            Id::Long(s) => s.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Open {
-    msg_id: String,
-    topic: String,
+    msg_id: Id,
+    topic: Arc<str>,
     started: Instant,
 }
 
@@ -30,6 +59,23 @@ struct Open {
 struct Table {
     next: u64,
     open: HashMap<u64, Open>,
+    /// Topic names shared by the entries (one allocation per topic, not per send).
+    topics: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Table {
+    fn topic(&mut self, topic: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(topic) {
+            return t.clone();
+        }
+        if self.topics.len() >= 4096 {
+            // Bounded: a producer writing to ever new topics must not grow this without end.
+            self.topics.clear();
+        }
+        let t: Arc<str> = Arc::from(topic);
+        self.topics.insert(topic.into(), t.clone());
+        t
+    }
 }
 
 /// A place in the table, given back with [`InFlight::release`].
@@ -77,11 +123,12 @@ impl InFlight {
         }
         let id = t.next;
         t.next += 1;
+        let topic = t.topic(topic);
         t.open.insert(
             id,
             Open {
-                msg_id: msg_id.to_owned(),
-                topic: topic.to_owned(),
+                msg_id: Id::new(msg_id),
+                topic,
                 started,
             },
         );
@@ -112,8 +159,8 @@ impl InFlight {
             .open
             .values()
             .map(|o| PendingSend {
-                msg_id: o.msg_id.clone(),
-                topic: o.topic.clone(),
+                msg_id: o.msg_id.to_string(),
+                topic: o.topic.to_string(),
                 age: now.saturating_duration_since(o.started),
             })
             .collect();
@@ -152,5 +199,26 @@ mod tests {
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].msg_id, "B");
         assert_eq!(f.len(), 1);
+        // Ids of every length come back as given (32 characters and shorter are kept inline).
+        let long = "K".repeat(40);
+        let exact = "0123456789ABCDEF0123456789ABCDEF";
+        let ids = |f: &InFlight| {
+            let mut v: Vec<String> = f
+                .wait_idle(Instant::now())
+                .into_iter()
+                .map(|p| p.msg_id)
+                .collect();
+            v.sort();
+            v
+        };
+        let l = f.acquire(&long, "U", now, None).unwrap();
+        assert_eq!(ids(&f), ["B".to_owned(), long.clone()]);
+        assert!(
+            f.acquire(exact, "U", now, Some(now)).is_err(),
+            "still bounded at 2"
+        );
+        f.release(l);
+        let _e = f.acquire(exact, "U", now, None).unwrap();
+        assert_eq!(ids(&f), [exact.to_owned(), "B".to_owned()]);
     }
 }
