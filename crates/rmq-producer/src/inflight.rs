@@ -40,7 +40,7 @@ impl Id {
         }
     }
 
-    fn to_string(&self) -> String {
+    fn to_owned_string(&self) -> String {
         match self {
             Id::Inline(n, b) => String::from_utf8_lossy(&b[..usize::from(*n)]).into_owned(),
             Id::Long(s) => s.clone(),
@@ -159,7 +159,7 @@ impl InFlight {
             .open
             .values()
             .map(|o| PendingSend {
-                msg_id: o.msg_id.to_string(),
+                msg_id: o.msg_id.to_owned_string(),
                 topic: o.topic.to_string(),
                 age: now.saturating_duration_since(o.started),
             })
