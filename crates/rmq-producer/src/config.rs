@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rmq_protocol::validate;
 use rmq_remoting::RemotingConfig;
-use rmq_routing::RoutingStrategy;
+use rmq_routing::{HealthPolicy, RoutingStrategy};
 
 use crate::error::ProducerError;
 
@@ -35,8 +35,12 @@ pub struct ProducerConfig {
     pub heartbeat_broker_interval: Duration,
     /// Timeout of name server and heartbeat calls. Default 3 s.
     pub mq_client_api_timeout: Duration,
-    /// Java's latency fault tolerance. Default off, as in Java.
+    /// Java's latency fault tolerance. Default off, as in Java. (It sets
+    /// `health.latency_fault_tolerance`, which is not read.)
     pub send_latency_enable: bool,
+    /// Broker health thresholds: failures before DEGRADED / UNHEALTHY, successes to recover, and the
+    /// breaker's periods (a failing broker is kept out for 1 s doubling to 30 s, then tried again).
+    pub health: HealthPolicy,
     /// Bodies of at least this many bytes are compressed with zlib. Default 4096.
     pub compress_msg_body_over: usize,
     /// Retry on another broker when a broker stored the message with a degraded status (10/11/12).
@@ -77,6 +81,7 @@ impl Default for ProducerConfig {
             heartbeat_broker_interval: Duration::from_secs(30),
             mq_client_api_timeout: Duration::from_secs(3),
             send_latency_enable: false,
+            health: HealthPolicy::default(),
             compress_msg_body_over: rmq_protocol::compress::DEFAULT_COMPRESS_THRESHOLD,
             retry_another_broker_when_not_store_ok: false,
             default_topic_queue_nums: 4,
@@ -186,6 +191,25 @@ impl ProducerConfig {
                 return bad(field, format!("{d:?} is shorter than 10 ms"));
             }
         }
+        let h = &self.health;
+        if h.degrade_after == 0 || h.unhealthy_after < h.degrade_after || h.recover_after == 0 {
+            return bad(
+                "health",
+                format!(
+                    "thresholds degrade_after {} / unhealthy_after {} / recover_after {}: need 1 <= degrade <= unhealthy and recover >= 1",
+                    h.degrade_after, h.unhealthy_after, h.recover_after
+                ),
+            );
+        }
+        if h.open_base.is_zero() || h.open_max < h.open_base {
+            return bad(
+                "health",
+                format!(
+                    "open_base {:?} / open_max {:?}: need 0 < open_base <= open_max",
+                    h.open_base, h.open_max
+                ),
+            );
+        }
         if !(1..=1024).contains(&self.default_topic_queue_nums) {
             return bad(
                 "default_topic_queue_nums",
@@ -259,6 +283,12 @@ mod tests {
         let mut c = ok.clone();
         c.async_send_semaphore = 0;
         assert_eq!(err_field(&c), "async_send_semaphore");
+        let mut c = ok.clone();
+        c.health.open_max = Duration::from_millis(10);
+        assert_eq!(err_field(&c), "health");
+        let mut c = ok.clone();
+        c.health.unhealthy_after = 1;
+        assert_eq!(err_field(&c), "health");
         let mut c = ok.clone();
         c.remoting.connections_per_addr = 0;
         assert_eq!(err_field(&c), "remoting.connections_per_addr");

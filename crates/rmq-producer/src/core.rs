@@ -56,7 +56,7 @@ impl Core {
         let health = HealthRegistry::new(
             HealthPolicy {
                 latency_fault_tolerance: config.send_latency_enable,
-                ..HealthPolicy::default()
+                ..config.health.clone()
             },
             now,
         );

@@ -74,11 +74,20 @@ impl Heartbeats {
             })
             .collect();
         let (mut ok, mut failed) = (0, 0);
+        let mut answered = Vec::new();
         for (addr, f) in pending {
             if judge(&addr, f.wait()) {
                 ok += 1;
+                answered.push(addr);
             } else {
                 failed += 1;
+            }
+        }
+        // A broker that answers a heartbeat is reachable: its breaker, if open, turns half-open.
+        let now = std::time::Instant::now();
+        for addr in answered {
+            for broker in routes.brokers_at(&addr) {
+                routes.router().health().report_reachable(&broker, now);
             }
         }
         self.counters.record_heartbeats(ok, failed);

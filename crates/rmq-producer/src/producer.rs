@@ -442,6 +442,12 @@ impl Producer {
         sync_send::run(core, job).map(drop)
     }
 
+    /// Puts `broker` (a broker name) back in rotation as HEALTHY now, clearing its failures, its breaker and
+    /// any latency isolation. Health also recovers by itself: see [`ProducerConfig::health`].
+    pub fn force_recover(&self, broker: &str) {
+        self.core().router().health().force_recover(broker);
+    }
+
     /// A snapshot of the producer's counters, routes and broker health.
     pub fn get_stats(&self) -> ProducerStats {
         let core = self.core();

@@ -237,6 +237,26 @@ impl Routes {
             .unwrap_or_default()
     }
 
+    /// Names of the brokers whose master is at `addr` (as dialed) in the cached routes.
+    pub(crate) fn brokers_at(&self, addr: &str) -> BTreeSet<String> {
+        let mapping = self.router.mapping();
+        let mut out = BTreeSet::new();
+        for topic in mapping.topics() {
+            if let Some(route) = mapping.route(&topic) {
+                for b in &route.broker_datas {
+                    if b.broker_addrs
+                        .get(&rmq_protocol::route::MASTER_ID)
+                        .map(String::as_str)
+                        == Some(addr)
+                    {
+                        out.insert(b.broker_name.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Broker addresses (as dialed) of the cached routes: masters only, or every address.
     pub(crate) fn broker_addrs(&self, masters_only: bool) -> BTreeSet<String> {
         let mapping = self.router.mapping();

@@ -1,5 +1,12 @@
 //! Broker health: a per-broker state machine (HEALTHY → DEGRADED → UNHEALTHY, SUSPENDED by hand) with
 //! latency statistics, plus Java's latency fault tolerance as a switchable policy. Time is passed in.
+//!
+//! A DEGRADED or UNHEALTHY broker is kept out only for a while, as a circuit breaker: each failure that
+//! leaves it (or keeps it) in one of those states opens the breaker for a period that doubles with every such
+//! failure, from [`HealthPolicy::open_base`] up to [`HealthPolicy::open_max`]. When the period ends the
+//! broker is half-open: the router treats it as healthy again, its first success makes it HEALTHY, its first
+//! failure opens the breaker for the next, longer period. So a broker that answers again is always back in
+//! rotation within `open_max`, whether or not anything was sent to it meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,10 +65,26 @@ pub struct HealthPolicy {
     pub degrade_after: u32,
     /// Consecutive failures that make a broker UNHEALTHY (default 5).
     pub unhealthy_after: u32,
-    /// Consecutive successes that make a DEGRADED or UNHEALTHY broker HEALTHY again (default 5).
+    /// Consecutive successes that make a DEGRADED or UNHEALTHY broker HEALTHY again while its breaker is
+    /// open (default 5); once the breaker is half-open, one success does.
     pub recover_after: u32,
+    /// The first period a broker is kept out after turning DEGRADED or UNHEALTHY (default 1 s); each
+    /// further failure doubles it.
+    pub open_base: Duration,
+    /// The longest period a broker is kept out (default 30 s): a broker that answers again is back in
+    /// rotation at most this long after its last failure.
+    pub open_max: Duration,
     /// Java's latency fault tolerance (`sendLatencyFaultEnable`, default off as in Java).
     pub latency_fault_tolerance: bool,
+}
+
+impl HealthPolicy {
+    /// How long the breaker opens on the `trips`-th failure (0-based) since the broker was last HEALTHY.
+    pub fn open_period(&self, trips: u32) -> Duration {
+        self.open_base
+            .saturating_mul(1u32 << trips.min(16))
+            .min(self.open_max)
+    }
 }
 
 impl Default for HealthPolicy {
@@ -70,6 +93,8 @@ impl Default for HealthPolicy {
             degrade_after: 3,
             unhealthy_after: 5,
             recover_after: 5,
+            open_base: Duration::from_secs(1),
+            open_max: Duration::from_secs(30),
             latency_fault_tolerance: false,
         }
     }
@@ -107,6 +132,8 @@ struct Health {
     next: usize,
     filled: usize,
     reachable: bool,
+    /// Failures since the broker was last HEALTHY that opened the breaker.
+    trips: u32,
 }
 
 impl Health {
@@ -121,6 +148,7 @@ impl Health {
             next: 0,
             filled: 0,
             reachable: true,
+            trips: 0,
         }
     }
 
@@ -142,6 +170,8 @@ pub(crate) struct BrokerCell {
     state: AtomicU8,
     /// Epoch nanos until which the broker is unavailable (fault tolerance); 0 = available.
     unavailable_until: AtomicU64,
+    /// Epoch nanos until which the breaker of a DEGRADED or UNHEALTHY broker is open; 0 = closed.
+    open_until: AtomicU64,
     pub(crate) routed: AtomicU64,
 }
 
@@ -151,6 +181,7 @@ impl BrokerCell {
             health: Mutex::new(Health::new()),
             state: AtomicU8::new(0),
             unavailable_until: AtomicU64::new(0),
+            open_until: AtomicU64::new(0),
             routed: AtomicU64::new(0),
         }
     }
@@ -181,6 +212,9 @@ pub struct BrokerHealthSnapshot {
     pub max_latency: Duration,
     /// Until when latency fault tolerance keeps the broker out (`None` when available).
     pub isolated_until: Option<Instant>,
+    /// Until when the breaker of a DEGRADED or UNHEALTHY broker keeps it out (`None` when closed or
+    /// half-open).
+    pub open_until: Option<Instant>,
     /// Requests routed to it.
     pub routed: u64,
 }
@@ -281,10 +315,13 @@ impl HealthRegistry {
         h.consecutive_successes = h.consecutive_successes.saturating_add(1);
         h.reachable = true;
         h.sample(latency);
+        let half_open = cell.open_until.load(Ordering::Relaxed) <= self.epoch.nanos(now);
         if matches!(h.state, HealthState::Degraded | HealthState::Unhealthy)
-            && h.consecutive_successes >= self.policy.recover_after
+            && (half_open || h.consecutive_successes >= self.policy.recover_after)
         {
             Self::set_state(&cell, &mut h, HealthState::Healthy);
+            h.trips = 0;
+            cell.open_until.store(0, Ordering::Relaxed);
         }
         drop(h);
         self.update_fault(&cell, latency.as_millis() as u64, now);
@@ -310,6 +347,12 @@ impl HealthRegistry {
             s => s,
         };
         Self::set_state(&cell, &mut h, next);
+        if matches!(next, HealthState::Degraded | HealthState::Unhealthy) {
+            let period = self.policy.open_period(h.trips);
+            h.trips = h.trips.saturating_add(1);
+            cell.open_until
+                .store(self.epoch.nanos(now + period).max(1), Ordering::Relaxed);
+        }
         drop(h);
         // Java isolates on every remoting or broker error (10 s with the 5.1.4+ tables); client-side
         // failures count their latency only.
@@ -334,8 +377,26 @@ impl HealthRegistry {
         h.consecutive_failures = 0;
         h.consecutive_successes = 0;
         h.reachable = true;
+        h.trips = 0;
         Self::set_state(&cell, &mut h, HealthState::Healthy);
         cell.unavailable_until.store(0, Ordering::Relaxed);
+        cell.open_until.store(0, Ordering::Relaxed);
+    }
+
+    /// Evidence that `broker` answers again (a heartbeat went through, or a route shows it registered
+    /// again): an open breaker turns half-open now, so the next send decides. A closed one is untouched.
+    pub fn report_reachable(&self, broker: &str, now: Instant) {
+        let Some(cell) = self.brokers.read().get(broker).cloned() else {
+            return;
+        };
+        let mut h = cell.health.lock();
+        h.reachable = true;
+        let now_n = self.epoch.nanos(now).max(1);
+        if matches!(h.state, HealthState::Degraded | HealthState::Unhealthy)
+            && cell.open_until.load(Ordering::Relaxed) > now_n
+        {
+            cell.open_until.store(now_n, Ordering::Relaxed);
+        }
     }
 
     /// The state of `broker` (HEALTHY if never reported).
@@ -363,20 +424,18 @@ impl HealthRegistry {
         let Some(cell) = cell else {
             return Usability::Healthy;
         };
+        let isolated = || {
+            self.latency_fault_tolerance()
+                && cell.unavailable_until.load(Ordering::Relaxed) > now_nanos
+        };
+        let open = || cell.open_until.load(Ordering::Relaxed) > now_nanos;
         match HealthState::from_u8(cell.state.load(Ordering::Relaxed)) {
             HealthState::Suspended => Usability::Suspended,
-            HealthState::Unhealthy => Usability::Unhealthy,
-            s => {
-                if self.latency_fault_tolerance()
-                    && cell.unavailable_until.load(Ordering::Relaxed) > now_nanos
-                {
-                    Usability::Isolated
-                } else if s == HealthState::Degraded {
-                    Usability::Degraded
-                } else {
-                    Usability::Healthy
-                }
-            }
+            HealthState::Unhealthy if open() => Usability::Unhealthy,
+            HealthState::Degraded if open() && !isolated() => Usability::Degraded,
+            // Healthy, or half-open: the breaker's period is over.
+            _ if isolated() => Usability::Isolated,
+            _ => Usability::Healthy,
         }
     }
 
@@ -406,6 +465,7 @@ impl HealthRegistry {
                     w.iter().sum::<u64>() / w.len() as u64
                 };
                 let until = cell.unavailable_until.load(Ordering::Relaxed);
+                let open = cell.open_until.load(Ordering::Relaxed);
                 BrokerHealthSnapshot {
                     broker: name.to_string(),
                     state: h.state,
@@ -419,6 +479,7 @@ impl HealthRegistry {
                     max_latency: Duration::from_micros(w.iter().copied().max().unwrap_or(0)),
                     isolated_until: (self.latency_fault_tolerance() && until > now_n)
                         .then(|| self.epoch.instant(until)),
+                    open_until: (open > now_n).then(|| self.epoch.instant(open)),
                     routed: cell.routed.load(Ordering::Relaxed),
                 }
             })
@@ -464,6 +525,58 @@ mod tests {
         r.force_recover("b");
         assert_eq!(r.state("b"), HealthState::Healthy);
         assert_eq!(r.state("never-seen"), HealthState::Healthy);
+    }
+
+    /// The breaker: periods double from 1 s to 30 s; half-open after a period; one success then closes it;
+    /// evidence of reachability (a heartbeat) makes it half-open at once.
+    #[test]
+    fn the_breaker_reopens_longer_and_always_closes() {
+        let t = Instant::now();
+        let r = HealthRegistry::new(HealthPolicy::default(), t);
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        let usable =
+            |now| r.usability_of(r.brokers.read().get("b").map(|c| &**c), r.now_nanos(now));
+        let open_for = |now| r.snapshot(now)[0].open_until.map(|u| u.duration_since(now));
+        for _ in 0..5 {
+            r.report_failure("b", FailureKind::Connection, MS, t);
+        }
+        assert_eq!(r.state("b"), HealthState::Unhealthy);
+        // Failures 3, 4 and 5 opened it for 1, 2 and 4 s; the last one counts.
+        assert_eq!(open_for(t), Some(Duration::from_secs(4)));
+        assert_eq!(usable(at(3_999)), Usability::Unhealthy);
+        assert_eq!(usable(at(4_000)), Usability::Healthy, "half-open");
+        // A failure while half-open opens it again, for 8 s, then 16, then 30 at most.
+        let mut now = at(4_000);
+        for want in [8, 16, 30, 30] {
+            r.report_failure("b", FailureKind::Timeout, MS, now);
+            assert_eq!(open_for(now), Some(Duration::from_secs(want)));
+            now += Duration::from_secs(want);
+        }
+        // Half-open: one success closes it.
+        r.report_success("b", MS, now);
+        assert_eq!(r.state("b"), HealthState::Healthy);
+        assert_eq!(open_for(now), None);
+        // Opened again from the start (1 s), then closed early by a heartbeat.
+        for _ in 0..3 {
+            r.report_failure("b", FailureKind::Connection, MS, now);
+        }
+        assert_eq!(open_for(now), Some(Duration::from_secs(1)));
+        assert_eq!(usable(now), Usability::Degraded);
+        r.report_reachable("b", now);
+        assert_eq!(usable(now), Usability::Healthy);
+        assert_eq!(r.state("b"), HealthState::Degraded, "until a send succeeds");
+        r.report_success("b", MS, now);
+        assert_eq!(r.state("b"), HealthState::Healthy);
+        // A success while the breaker is still open needs the full run of 5.
+        for _ in 0..3 {
+            r.report_failure("b", FailureKind::Connection, MS, now);
+        }
+        for _ in 0..4 {
+            r.report_success("b", MS, now);
+        }
+        assert_eq!(r.state("b"), HealthState::Degraded);
+        r.report_success("b", MS, now);
+        assert_eq!(r.state("b"), HealthState::Healthy);
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0usize..3, 0u64..2000).prop_map(|(b, l)| Op::Success(b, l)),
         4 => (0usize..3, kind).prop_map(|(b, k)| Op::Failure(b, k)),
         2 => (0u64..15_000).prop_map(Op::Advance),
+        1 => (15_000u64..40_000).prop_map(Op::Advance),
         1 => (0usize..3).prop_map(Op::Suspend),
         1 => (0usize..3).prop_map(Op::Recover),
         8 => (strategy, proptest::option::of(0u8..6), proptest::option::of(0usize..3))
@@ -112,6 +113,15 @@ struct ModelBroker {
     fails: u32,
     oks: u32,
     isolated_until: Option<Instant>,
+    /// Failures since HEALTHY that opened the breaker, and until when it is open.
+    trips: u32,
+    open_until: Option<Instant>,
+    last_failure: Option<Instant>,
+}
+
+/// The breaker's period on the `trips`-th failure: 1 s doubling, at most 30 s.
+fn period(trips: u32) -> Duration {
+    Duration::from_secs(1 << trips.min(5)).min(Duration::from_secs(30))
 }
 
 impl ModelBroker {
@@ -121,7 +131,14 @@ impl ModelBroker {
             fails: 0,
             oks: 0,
             isolated_until: None,
+            trips: 0,
+            open_until: None,
+            last_failure: None,
         }
+    }
+
+    fn open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|u| u > now)
     }
 
     fn isolate(&mut self, now: Instant, latency_ms: u64, on: bool) {
@@ -133,12 +150,14 @@ impl ModelBroker {
     }
 
     fn tier(&self, now: Instant, fault: bool) -> u8 {
+        let isolated = fault && self.isolated_until.is_some_and(|u| u > now);
         match self.state {
             HealthState::Suspended => 4,
-            HealthState::Unhealthy => 3,
-            _ if fault && self.isolated_until.is_some_and(|u| u > now) => 2,
-            HealthState::Degraded => 1,
-            HealthState::Healthy => 0,
+            HealthState::Unhealthy if self.open(now) => 3,
+            _ if isolated => 2,
+            HealthState::Degraded if self.open(now) => 1,
+            // Healthy, or half-open.
+            _ => 0,
         }
     }
 }
@@ -178,8 +197,12 @@ proptest! {
                     let m = &mut model[b];
                     m.fails = 0;
                     m.oks += 1;
-                    if matches!(m.state, HealthState::Degraded | HealthState::Unhealthy) && m.oks >= 5 {
+                    if matches!(m.state, HealthState::Degraded | HealthState::Unhealthy)
+                        && (m.oks >= 5 || !m.open(now))
+                    {
                         m.state = HealthState::Healthy;
+                        m.trips = 0;
+                        m.open_until = None;
                     }
                     m.isolate(now, l, fault);
                 }
@@ -194,6 +217,11 @@ proptest! {
                         HealthState::Healthy if m.fails >= 3 => HealthState::Degraded,
                         s => s,
                     };
+                    if matches!(m.state, HealthState::Degraded | HealthState::Unhealthy) {
+                        m.open_until = Some(now + period(m.trips));
+                        m.trips += 1;
+                    }
+                    m.last_failure = Some(now);
                     m.isolate(now, if k == FailureKind::Client { 10 } else { 10_000 }, fault);
                 }
                 Op::Advance(ms) => now += Duration::from_millis(ms),
@@ -203,7 +231,7 @@ proptest! {
                 }
                 Op::Recover(b) => {
                     health.force_recover(BROKERS[b]);
-                    model[b] = ModelBroker { isolated_until: None, ..ModelBroker::new() };
+                    model[b] = ModelBroker { last_failure: model[b].last_failure, ..ModelBroker::new() };
                 }
                 Op::Route { strategy, key, last } => {
                     let mut msg = Message::new("T", "x");
@@ -254,10 +282,22 @@ proptest! {
                 }
             }
             // State transitions exactly as specified, isolation windows as Java's tables.
+            let snapshot = health.snapshot(now);
             for (i, m) in model.iter().enumerate() {
                 prop_assert_eq!(health.state(BROKERS[i]), m.state, "broker {}", i);
                 let want = if fault { m.isolated_until.filter(|u| *u > now) } else { None };
                 prop_assert_eq!(health.next_probe_at(BROKERS[i], now), want, "probe of broker {}", i);
+                let open = snapshot.iter().find(|s| s.broker == BROKERS[i]).and_then(|s| s.open_until);
+                prop_assert_eq!(open, m.open_until.filter(|u| *u > now), "breaker of broker {}", i);
+                // Recovery is bounded: 30 s after its last failure a broker's breaker is never open, so its
+                // health no longer keeps it out (suspension by hand and Java's latency isolation, which a
+                // slow success can also start, are separate).
+                if m.last_failure.is_some_and(|f| now >= f + Duration::from_secs(30)) {
+                    prop_assert!(open.is_none(), "broker {} still kept out 30 s after its last failure", i);
+                    if m.state != HealthState::Suspended {
+                        prop_assert!(!matches!(m.tier(now, fault), 1 | 3), "broker {} not back: {:?}", i, m);
+                    }
+                }
             }
         }
     }
