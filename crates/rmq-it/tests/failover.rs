@@ -104,7 +104,9 @@ fn broker_killed_and_name_server_stopped() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("failover: broker-b back to >= 40% of sends {recovered:?} after it was registered again");
+    eprintln!(
+        "failover: broker-b back to >= 40% of sends {recovered:?} after it was registered again"
+    );
     assert!(
         recovered.is_some(),
         "broker-b did not get 40% of the traffic back within 75 s"

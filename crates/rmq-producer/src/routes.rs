@@ -11,12 +11,25 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rmq_protocol::header::GetRouteInfoRequestHeader;
 use rmq_protocol::{AUTO_CREATE_TOPIC, RemotingCommand, RequestCode, ResponseCode, TopicRouteData};
-use rmq_remoting::RemotingClient;
+use rmq_remoting::{RemotingClient, RemotingError};
 use rmq_routing::MessageRouter;
 use tracing::{debug, warn};
 
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
+
+/// How long a name server fetch waits between rounds at most, and at least.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
+/// Whether a fetch waits for name servers that are down (see [`Routes::ensure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Patience {
+    /// Try again until the deadline (a send's fetch).
+    UntilDeadline,
+    /// One round over the name servers (the periodic refresh).
+    OneRound,
+}
 
 /// Cached routes older than this and unused are dropped by the refresh.
 const ROUTE_IDLE_EXPIRY: Duration = Duration::from_secs(600);
@@ -113,11 +126,16 @@ impl Routes {
             return Ok(());
         }
         let mapping = self.router.mapping();
-        if let Some(route) = self.fetch_route(remoting, topic, deadline)? {
+        if let Some(route) = self.fetch_route(remoting, topic, deadline, Patience::UntilDeadline)? {
             mapping.update_route_info(topic, route, Instant::now());
             return Ok(());
         }
-        match self.fetch_route(remoting, AUTO_CREATE_TOPIC, deadline)? {
+        match self.fetch_route(
+            remoting,
+            AUTO_CREATE_TOPIC,
+            deadline,
+            Patience::UntilDeadline,
+        )? {
             Some(tbw) => {
                 mapping.update_from_default_route(
                     topic,
@@ -135,48 +153,63 @@ impl Routes {
     }
 
     /// Asks the name servers for `topic`'s route, trying each in turn until `deadline`. `Ok(None)`: the
-    /// topic does not exist.
+    /// topic does not exist. With `Patience::UntilDeadline`, a round in which every name server failed is
+    /// tried again when the soonest reconnect backoff ends, as long as the deadline allows (a send waits
+    /// for a name server that comes back instead of failing in microseconds); with `Patience::OneRound`
+    /// (the periodic refresh) it is not.
     fn fetch_route(
         &self,
         remoting: &RemotingClient,
         topic: &str,
         deadline: Instant,
+        patience: Patience,
     ) -> Result<Option<TopicRouteData>, ProducerError> {
         let n = self.namesrv.len();
         let start = self.namesrv_index.load(Ordering::Relaxed);
         let mut last = String::from("no name server");
-        for i in 0..n {
+        loop {
+            let mut pause = MAX_PAUSE;
+            for i in 0..n {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(not_found(topic, format!("deadline passed; last: {last}")));
+                }
+                let idx = (start + i) % n;
+                let addr = &self.namesrv[idx];
+                let req = RemotingCommand::with_header(
+                    RequestCode::GET_ROUTEINFO_BY_TOPIC,
+                    &GetRouteInfoRequestHeader::new(topic),
+                );
+                match remoting.invoke_sync(addr, req, self.api_timeout.min(left)) {
+                    Ok(resp) if resp.response_code() == ResponseCode::SUCCESS => {
+                        self.namesrv_index.store(idx, Ordering::Relaxed);
+                        let mut route = TopicRouteData::decode(&resp.body).map_err(|e| {
+                            not_found(topic, format!("{addr} sent an unreadable route: {e}"))
+                        })?;
+                        self.apply_overrides(&mut route);
+                        return Ok(Some(route));
+                    }
+                    Ok(resp) if resp.response_code() == ResponseCode::TOPIC_NOT_EXIST => {
+                        self.namesrv_index.store(idx, Ordering::Relaxed);
+                        return Ok(None);
+                    }
+                    Ok(resp) => {
+                        last = format!("{addr} answered {} {:?}", resp.response_code(), resp.remark)
+                    }
+                    Err(e) => {
+                        if let RemotingError::Backoff { retry_in, .. } = &e {
+                            pause = pause.min(*retry_in);
+                        }
+                        last = format!("{addr}: {e}");
+                    }
+                }
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                last = format!("deadline passed; last: {last}");
-                break;
+            if patience == Patience::OneRound || left.is_zero() {
+                return Err(not_found(topic, last));
             }
-            let idx = (start + i) % n;
-            let addr = &self.namesrv[idx];
-            let req = RemotingCommand::with_header(
-                RequestCode::GET_ROUTEINFO_BY_TOPIC,
-                &GetRouteInfoRequestHeader::new(topic),
-            );
-            match remoting.invoke_sync(addr, req, self.api_timeout.min(left)) {
-                Ok(resp) if resp.response_code() == ResponseCode::SUCCESS => {
-                    self.namesrv_index.store(idx, Ordering::Relaxed);
-                    let mut route = TopicRouteData::decode(&resp.body).map_err(|e| {
-                        not_found(topic, format!("{addr} sent an unreadable route: {e}"))
-                    })?;
-                    self.apply_overrides(&mut route);
-                    return Ok(Some(route));
-                }
-                Ok(resp) if resp.response_code() == ResponseCode::TOPIC_NOT_EXIST => {
-                    self.namesrv_index.store(idx, Ordering::Relaxed);
-                    return Ok(None);
-                }
-                Ok(resp) => {
-                    last = format!("{addr} answered {} {:?}", resp.response_code(), resp.remark)
-                }
-                Err(e) => last = format!("{addr}: {e}"),
-            }
+            std::thread::sleep(pause.max(MIN_PAUSE).min(left));
         }
-        Err(not_found(topic, last))
     }
 
     /// Replaces advertised broker addresses by the ones to dial.
@@ -205,7 +238,7 @@ impl Routes {
             if fresh {
                 continue;
             }
-            match self.fetch_route(remoting, &topic, now + self.api_timeout) {
+            match self.fetch_route(remoting, &topic, now + self.api_timeout, Patience::OneRound) {
                 Ok(Some(route)) => {
                     if mapping.update_route_info(&topic, route, Instant::now()) {
                         debug!(topic, "route changed");
@@ -309,7 +342,7 @@ mod tests {
         let remoting = RemotingClient::new(RemotingConfig::default()).unwrap();
         for t in ["A", "B", "C"] {
             let e = r
-                .ensure(&remoting, t, Instant::now() + Duration::from_secs(1))
+                .ensure(&remoting, t, Instant::now() + Duration::from_millis(200))
                 .unwrap_err();
             assert!(matches!(e, ProducerError::RouteNotFound { .. }), "{e}");
         }

@@ -14,7 +14,7 @@ use rmq_routing::PublishQueue;
 use rmq_testkit::{Action, MockServer, error, send_ok};
 
 mod common;
-use common::{broker, namesrv, namesrv_after, producer, route};
+use common::{broker, namesrv, namesrv_after, producer, producer_at, route};
 
 fn within(started: Instant, limit: Duration) {
     assert!(
@@ -310,4 +310,32 @@ fn the_last_handle_dropped_inside_a_callback_shuts_down_cleanly() {
     drop(sender);
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
     assert_eq!(silent.received_count(RequestCode::UNREGISTER_CLIENT.0), 1);
+}
+
+/// With the name server down and no cached route, a send burned its attempts inside the reconnect backoff
+/// in microseconds (issue 11); now it waits, within its deadline, for the name server to come back.
+#[test]
+fn a_send_waits_within_its_deadline_for_a_name_server_that_comes_back() {
+    let good = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    // Reserve a port, then free it: the name server is down when the send starts.
+    let ns_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let p = producer_at(&ns_addr, |c| c.send_msg_timeout = Duration::from_secs(3));
+    let r = route(&[("broker-a", &good.addr())]);
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        MockServer::start_on(&ns_addr, move |_: &rmq_protocol::RemotingCommand| {
+            vec![Action::Respond(rmq_testkit::route_response(&r))]
+        })
+        .unwrap()
+    });
+    let started = Instant::now();
+    let sent = p.send_sync(&Message::new("T", "x"));
+    let _ns = starter.join().unwrap();
+    let r = sent.unwrap();
+    assert_eq!(r.broker_name, "broker-a");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    within(started, Duration::from_secs(3));
 }

@@ -58,7 +58,12 @@ pub fn namesrv_after(route: TopicRouteData, delay: std::time::Duration) -> MockS
 }
 
 pub fn producer(ns: &MockServer, tweak: impl FnOnce(&mut ProducerConfig)) -> Producer {
-    let mut cfg = ProducerConfig::new("rmq_test_group", ns.addr());
+    producer_at(&ns.addr(), tweak)
+}
+
+/// A started producer whose name server is at `ns` (which may not be listening yet).
+pub fn producer_at(ns: &str, tweak: impl FnOnce(&mut ProducerConfig)) -> Producer {
+    let mut cfg = ProducerConfig::new("rmq_test_group", ns);
     tweak(&mut cfg);
     let p = Producer::new(cfg).unwrap();
     p.start().unwrap();
