@@ -159,14 +159,39 @@ impl RemotingClient {
         self.inner.hooks.write().push(hook);
     }
 
-    /// Sends `request` and waits for the response, at most `timeout`.
+    /// Sends `request` and waits for the response, at most `timeout`. When the address is in its reconnect
+    /// backoff (a recent connect failed) and the backoff ends before the timeout, it waits for it and
+    /// connects, instead of failing at once; the wait counts against `timeout`.
     pub fn invoke_sync(
         &self,
         addr: &str,
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
-        self.start(addr, request, timeout, 0)?.wait()
+        let deadline = Instant::now() + timeout;
+        if let Some(wait) = self.backoff_left(addr)
+            && Instant::now() + wait < deadline
+        {
+            std::thread::sleep(wait);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.start(addr, request, left, 0)?.wait()
+    }
+
+    /// How long until `addr` may be connected again, when every connection slot of it is in its reconnect
+    /// backoff; `None` when a call would not wait for one.
+    fn backoff_left(&self, addr: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let conns = self.inner.conns.lock();
+        let entries = conns.get(addr)?;
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::Failed { retry_at, .. } if *retry_at > now => Some(*retry_at - now),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|waits| waits.into_iter().min())
     }
 
     /// Sends `request`; the returned handle completes with the response, or with an error at `timeout`.

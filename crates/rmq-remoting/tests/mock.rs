@@ -603,3 +603,38 @@ fn a_callback_on_the_timer_thread_may_shut_the_client_down() {
     assert!(r.unwrap_err().is_timeout());
     assert_eq!(thread.as_deref(), Some("rmq-remoting-timer"));
 }
+
+/// A synchronous call to an address in its reconnect backoff waits for the backoff to end (within its
+/// timeout) and connects, instead of failing at once with `Backoff` (which burned a producer's retries
+/// in microseconds).
+#[test]
+fn a_sync_call_waits_out_the_reconnect_backoff_within_its_timeout() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let c = client();
+    let e = c.invoke_sync(&addr, req(vec![1]), SEC).unwrap_err();
+    assert!(matches!(e, RemotingError::Connect { .. }), "{e}");
+    let server = MockServer::start_on(&addr, echo_with_delay).unwrap();
+    let started = Instant::now();
+    let resp = c.invoke_sync(&addr, req(vec![0, 7]), 2 * SEC).unwrap();
+    assert_eq!(&resp.body[..], &[0, 7]);
+    assert!(started.elapsed() < 2 * SEC);
+    // A backoff longer than the call's timeout still fails at once, saying so.
+    drop(server);
+    let c2 = client();
+    let gone = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let _ = c2.invoke_sync(&gone, req(vec![1]), SEC).unwrap_err();
+    let started = Instant::now();
+    let e = c2
+        .invoke_sync(&gone, req(vec![1]), Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(e, RemotingError::Backoff { .. }), "{e}");
+    assert!(started.elapsed() < Duration::from_millis(20));
+    c.shutdown();
+    c2.shutdown();
+}
