@@ -32,6 +32,8 @@ pub struct Cluster {
     pub server: ServerImpl,
     /// Number of master brokers.
     pub brokers: usize,
+    /// The servers' version (`RMQ_SERVER_VERSION`, e.g. `5.5.0`, `4.9.7`, `1.0.0` for rocketmq-rust).
+    pub version: String,
     checker: PathBuf,
 }
 
@@ -67,12 +69,19 @@ impl Cluster {
             .unwrap_or_else(|_| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
             });
+        let version = std::env::var("RMQ_SERVER_VERSION").unwrap_or_default();
         Some(Cluster {
             namesrv,
             server,
             brokers,
+            version,
             checker,
         })
+    }
+
+    /// Whether the servers are Apache RocketMQ 4.x.
+    pub fn is_4x(&self) -> bool {
+        self.server == ServerImpl::Java && self.version.starts_with("4.")
     }
 
     /// Runs `scripts/cluster ARGS` against this cluster (kill or restart a broker, stop the name server).

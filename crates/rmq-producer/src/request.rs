@@ -123,9 +123,12 @@ impl Requests {
         })
     }
 
-    /// Prepares one batch: every message gets its UNIQ_KEY, the batch its own properties (WAIT and a
-    /// UNIQ_KEY of its own, as Java's `MessageBatch`), no compression. The result's msg id lists the
-    /// messages' UNIQ_KEYs, comma-separated.
+    /// Prepares one batch: every message gets its UNIQ_KEY, the batch its own properties (WAIT only), no
+    /// compression. The result's msg id lists the messages' UNIQ_KEYs, comma-separated.
+    ///
+    /// Unlike Java's `MessageBatch`, the batch gets no UNIQ_KEY of its own: brokers up to 5.3.x (4.9.7
+    /// checked) append the batch's properties to every message, so every message would be stored under
+    /// the batch's UNIQ_KEY and lose its own. Ordinary batches have no other use for it.
     pub(crate) fn prepare_batch(&self, messages: &[Message]) -> Result<Prepared, ProducerError> {
         let mut stamped = Vec::with_capacity(messages.len());
         let mut ids = Vec::with_capacity(messages.len());
@@ -148,10 +151,6 @@ impl Requests {
         props.insert_bool(
             property::WAIT_STORE_MSG_OK,
             messages.first().is_none_or(Message::wait_store_ok),
-        );
-        props.insert(
-            property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX,
-            &self.ids.next_id(now_ms()),
         );
         let mut properties = String::new();
         rmq_protocol::message::encode_properties(&props, &mut properties);
