@@ -1,9 +1,10 @@
 //! Broker health: a per-broker state machine (HEALTHY → DEGRADED → UNHEALTHY, SUSPENDED by hand) with
 //! latency statistics, plus Java's latency fault tolerance as a switchable policy. Time is passed in.
 //!
-//! A DEGRADED or UNHEALTHY broker is kept out only for a while, as a circuit breaker: each failure that
-//! leaves it (or keeps it) in one of those states opens the breaker for a period that doubles with every such
-//! failure, from [`HealthPolicy::open_base`] up to [`HealthPolicy::open_max`]. When the period ends the
+//! A DEGRADED or UNHEALTHY broker is kept out only for a while, as a circuit breaker: a failure that leaves
+//! it (or keeps it) in one of those states while the breaker is closed or half-open opens the breaker for a
+//! period that doubles each time, from [`HealthPolicy::open_base`] up to [`HealthPolicy::open_max`];
+//! failures while it is open (requests sent earlier, failing late) do not lengthen it. When the period ends the
 //! broker is half-open: the router treats it as healthy again, its first success makes it HEALTHY, its first
 //! failure opens the breaker for the next, longer period. So a broker that answers again is always back in
 //! rotation within `open_max`, whether or not anything was sent to it meanwhile.
@@ -347,7 +348,10 @@ impl HealthRegistry {
             s => s,
         };
         Self::set_state(&cell, &mut h, next);
-        if matches!(next, HealthState::Degraded | HealthState::Unhealthy) {
+        // A failure while the breaker is already open (a request sent before it opened, failing late)
+        // changes nothing: each period grows once per probe, not once per request in flight.
+        let open = cell.open_until.load(Ordering::Relaxed) > self.epoch.nanos(now);
+        if matches!(next, HealthState::Degraded | HealthState::Unhealthy) && !open {
             let period = self.policy.open_period(h.trips);
             h.trips = h.trips.saturating_add(1);
             cell.open_until
@@ -541,14 +545,16 @@ mod tests {
             r.report_failure("b", FailureKind::Connection, MS, t);
         }
         assert_eq!(r.state("b"), HealthState::Unhealthy);
-        // Failures 3, 4 and 5 opened it for 1, 2 and 4 s; the last one counts.
-        assert_eq!(open_for(t), Some(Duration::from_secs(4)));
-        assert_eq!(usable(at(3_999)), Usability::Unhealthy);
-        assert_eq!(usable(at(4_000)), Usability::Healthy, "half-open");
-        // A failure while half-open opens it again, for 8 s, then 16, then 30 at most.
-        let mut now = at(4_000);
-        for want in [8, 16, 30, 30] {
+        // The third failure opened it for 1 s; the fourth and fifth came while it was open.
+        assert_eq!(open_for(t), Some(Duration::from_secs(1)));
+        assert_eq!(usable(at(999)), Usability::Unhealthy);
+        assert_eq!(usable(at(1_000)), Usability::Healthy, "half-open");
+        // Each failure while half-open opens it again, longer: 2, 4, 8, 16, 30, 30 s; late failures of
+        // requests sent earlier do not lengthen it.
+        let mut now = at(1_000);
+        for want in [2, 4, 8, 16, 30, 30] {
             r.report_failure("b", FailureKind::Timeout, MS, now);
+            r.report_failure("b", FailureKind::Timeout, MS, now + MS);
             assert_eq!(open_for(now), Some(Duration::from_secs(want)));
             now += Duration::from_secs(want);
         }
@@ -556,7 +562,7 @@ mod tests {
         r.report_success("b", MS, now);
         assert_eq!(r.state("b"), HealthState::Healthy);
         assert_eq!(open_for(now), None);
-        // Opened again from the start (1 s), then closed early by a heartbeat.
+        // Opened again from the start (1 s), then made half-open early by a heartbeat.
         for _ in 0..3 {
             r.report_failure("b", FailureKind::Connection, MS, now);
         }

@@ -217,7 +217,7 @@ proptest! {
                         HealthState::Healthy if m.fails >= 3 => HealthState::Degraded,
                         s => s,
                     };
-                    if matches!(m.state, HealthState::Degraded | HealthState::Unhealthy) {
+                    if matches!(m.state, HealthState::Degraded | HealthState::Unhealthy) && !m.open(now) {
                         m.open_until = Some(now + period(m.trips));
                         m.trips += 1;
                     }

@@ -1,0 +1,223 @@
+//! One chaos scenario against the running Java cluster (two brokers; `scripts/chaos` starts it): sends
+//! `--sends` messages (three synchronous threads and one asynchronous pump, at `--rate` in all) while the
+//! scenario breaks and repairs the cluster, then reads the topic back with the official Java consumer and
+//! accounts for every send. Prints one JSON line; exits 1 when an acknowledged message is missing or an
+//! outcome was never delivered.
+//!
+//! `chaos SCENARIO [--sends N] [--rate PER_SECOND] [--outage SECONDS]`
+//!
+//! Scenarios: `kill-restart` (kill -9 broker-b, start it again after the outage), `pause` (SIGSTOP broker-b
+//! for the outage, then SIGCONT), `namesrv-down` (stop the name server for the outage).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmq_it::{Cluster, unique_topic};
+use rmq_producer::{Producer, ProducerConfig, ProducerError, SendResult};
+use rmq_protocol::Message;
+
+/// What became of one send.
+struct Outcome {
+    /// Milliseconds since the start when it ended.
+    at_ms: u64,
+    /// `Ok`: the broker and the UNIQ_KEY; `Err`: whether it was possibly stored.
+    result: Result<(String, String), bool>,
+}
+
+fn record(out: &Mutex<Vec<Outcome>>, t0: Instant, r: &Result<SendResult, ProducerError>) {
+    let result = match r {
+        Ok(r) => Ok((r.broker_name.clone(), r.msg_id.clone())),
+        Err(e) => Err(e.possibly_stored()),
+    };
+    let at_ms = t0.elapsed().as_millis() as u64;
+    if let Ok(mut v) = out.lock() {
+        v.push(Outcome { at_ms, result });
+    }
+}
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pid_of(name: &str) -> Option<String> {
+    let dir = std::env::var("RMQ_CLUSTER_DIR").ok()?;
+    std::fs::read_to_string(format!("{dir}/pids/{name}.pid"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+fn signal(sig: &str, name: &str) -> Result<(), String> {
+    let pid = pid_of(name).ok_or_else(|| format!("no pid for {name}"))?;
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    ok.then_some(())
+        .ok_or_else(|| format!("kill {sig} {pid} failed"))
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("chaos: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let scenario = args.first().cloned().unwrap_or_default();
+    if !["kill-restart", "pause", "namesrv-down"].contains(&scenario.as_str()) {
+        return Err(
+            "usage: chaos kill-restart|pause|namesrv-down [--sends N] [--rate R] [--outage S]"
+                .into(),
+        );
+    }
+    let sends = arg(&args, "--sends", 100_000);
+    let rate = arg(&args, "--rate", 1500).max(1);
+    let outage = Duration::from_secs(arg(&args, "--outage", 10));
+    let c = Cluster::from_env("chaos").ok_or("no cluster (RMQ_NAMESRV unset)")?;
+    if c.brokers < 2 {
+        return Err("needs a cluster with 2 brokers".into());
+    }
+    let p = Producer::new(ProducerConfig::new("rmq_chaos", c.namesrv.to_string()))
+        .map_err(|e| e.to_string())?;
+    p.start().map_err(|e| e.to_string())?;
+    let topic = unique_topic(&format!("chaos_{}", scenario.replace('-', "_")));
+    // The topic on both brokers before the clock starts.
+    for i in 0..40 {
+        p.send_sync(&Message::new(topic.clone(), format!("warm {i}")))
+            .map_err(|e| e.to_string())?;
+    }
+    let warm = 40u64;
+
+    let out = Arc::new(Mutex::new(Vec::with_capacity(sends as usize)));
+    let issued = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    // Each of the 4 senders paces itself to rate / 4.
+    let per = Duration::from_secs_f64(4.0 / rate as f64);
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (p, out, issued, stop, topic) = (
+            p.clone(),
+            out.clone(),
+            issued.clone(),
+            stop.clone(),
+            topic.clone(),
+        );
+        workers.push(std::thread::spawn(move || {
+            let mut next = Instant::now();
+            loop {
+                let i = issued.fetch_add(1, Ordering::SeqCst);
+                if i >= sends || stop.load(Ordering::Relaxed) {
+                    issued.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+                let msg = Message::new(topic.clone(), format!("chaos {i}"));
+                if w == 0 {
+                    // The asynchronous pump: bounded by the producer's in-flight limit.
+                    let (out2, t) = (out.clone(), t0);
+                    p.send_async_callback(&msg, move |r| record(&out2, t, &r));
+                } else {
+                    let r = p.send_sync(&msg);
+                    record(&out, t0, &r);
+                }
+                next += per;
+                if let Some(d) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+        }));
+    }
+
+    // The scenario: break at 5 s, repair after the outage.
+    std::thread::sleep(Duration::from_secs(5));
+    let broke_ms = t0.elapsed().as_millis() as u64;
+    match scenario.as_str() {
+        "kill-restart" => c.control(&["kill-broker", "broker-b"])?,
+        "pause" => signal("-STOP", "broker-b")?,
+        _ => c.control(&["stop-namesrv"])?,
+    }
+    std::thread::sleep(outage);
+    match scenario.as_str() {
+        "kill-restart" => c.control(&["start-broker", "broker-b"])?,
+        "pause" => signal("-CONT", "broker-b")?,
+        _ => c.control(&["start-namesrv"])?,
+    }
+    c.wait_for_masters(2, Duration::from_secs(90))?;
+    let back_ms = t0.elapsed().as_millis() as u64;
+
+    for w in workers {
+        let _ = w.join();
+    }
+    let open = p.flush(Instant::now() + Duration::from_secs(30));
+    let stats = p.get_stats();
+    p.shutdown();
+    stop.store(true, Ordering::Relaxed);
+    let issued = issued.load(Ordering::SeqCst);
+    let outcomes = std::mem::take(&mut *out.lock().map_err(|_| "poisoned")?);
+
+    // Account for every send.
+    let acked: HashMap<&str, &str> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .map(|(b, id)| (id.as_str(), b.as_str()))
+        .collect();
+    let errors = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let possibly = outcomes.iter().filter(|o| o.result == Err(true)).count();
+    let undelivered = issued as usize - outcomes.len();
+    let want = acked.len() as u64 + warm;
+    let got = c.read_back(&topic, Duration::from_secs(120), |m| m.len() as u64 >= want);
+    let got = got.unwrap_or_else(|e| {
+        eprintln!("chaos: read-back incomplete: {e}");
+        Vec::new()
+    });
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for m in &got {
+        if let Some(id) = m["uniqKey"].as_str() {
+            *seen.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    let missing = acked.keys().filter(|id| !seen.contains_key(**id)).count();
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+
+    // Recovery: from the moment both masters were registered again, the first second in which broker-b
+    // took at least 40% of the acknowledged sends.
+    let mut per_second: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for o in &outcomes {
+        if let Ok((b, _)) = &o.result {
+            let e = per_second.entry(o.at_ms / 1000).or_default();
+            e.0 += 1;
+            e.1 += u64::from(b == "broker-b");
+        }
+    }
+    let recovered = per_second
+        .range(back_ms / 1000..)
+        .find(|(_, (all, b))| *all >= 10 && *b * 10 >= *all * 4)
+        .map(|(s, _)| (s * 1000).saturating_sub(back_ms) as f64 / 1000.0);
+
+    println!(
+        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"seconds\":{:.1}}}",
+        acked.len(),
+        open.len(),
+        got.len(),
+        stats.retries,
+        broke_ms as f64 / 1000.0,
+        back_ms as f64 / 1000.0,
+        recovered.map_or("null".to_owned(), |r| format!("{r:.1}")),
+        t0.elapsed().as_secs_f64()
+    );
+    if missing > 0 || undelivered > 0 {
+        return Err(format!(
+            "{missing} acknowledged messages missing, {undelivered} outcomes never delivered"
+        ));
+    }
+    Ok(())
+}
