@@ -204,6 +204,7 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             header: h,
             broker,
             attempts,
+            possibly_duplicated,
         } => Some(SendResult {
             status,
             msg_id: p.uniq_key,
@@ -215,6 +216,7 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             transaction_id: h.transaction_id,
             region_id: h.region.unwrap_or_else(|| "DefaultRegion".into()),
             attempts,
+            possibly_duplicated,
         }),
     }
 }

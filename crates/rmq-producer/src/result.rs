@@ -62,4 +62,9 @@ pub struct SendResult {
     pub region_id: String,
     /// Attempts it took (1 = no retry).
     pub attempts: u32,
+    /// Whether an earlier attempt of this send may have stored the message too: it timed out or lost its
+    /// connection after the request was written (or, with `retry_another_broker_when_not_store_ok`, was
+    /// stored with a degraded status). A consumer may then see the message twice, under the same
+    /// `msg_id`. No other RocketMQ client tells its caller this.
+    pub possibly_duplicated: bool,
 }

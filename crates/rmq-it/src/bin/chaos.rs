@@ -22,13 +22,18 @@ use rmq_protocol::Message;
 struct Outcome {
     /// Milliseconds since the start when it ended.
     at_ms: u64,
-    /// `Ok`: the broker and the UNIQ_KEY; `Err`: whether it was possibly stored.
-    result: Result<(String, String), bool>,
+    /// `Ok`: the broker, the UNIQ_KEY and whether it was flagged possibly duplicated; `Err`: whether it
+    /// was possibly stored.
+    result: Result<(String, String, bool), bool>,
 }
 
 fn record(out: &Mutex<Vec<Outcome>>, t0: Instant, r: &Result<SendResult, ProducerError>) {
     let result = match r {
-        Ok(r) => Ok((r.broker_name.clone(), r.msg_id.clone())),
+        Ok(r) => Ok((
+            r.broker_name.clone(),
+            r.msg_id.clone(),
+            r.possibly_duplicated,
+        )),
         Err(e) => Err(e.possibly_stored()),
     };
     let at_ms = t0.elapsed().as_millis() as u64;
@@ -165,11 +170,12 @@ fn run() -> Result<(), String> {
     let outcomes = std::mem::take(&mut *out.lock().map_err(|_| "poisoned")?);
 
     // Account for every send.
-    let acked: HashMap<&str, &str> = outcomes
+    let acked: HashMap<&str, bool> = outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().ok())
-        .map(|(b, id)| (id.as_str(), b.as_str()))
+        .map(|(_, id, dup)| (id.as_str(), *dup))
         .collect();
+    let flagged = acked.values().filter(|d| **d).count();
     let errors = outcomes.iter().filter(|o| o.result.is_err()).count();
     let possibly = outcomes.iter().filter(|o| o.result == Err(true)).count();
     let undelivered = issued as usize - outcomes.len();
@@ -187,12 +193,17 @@ fn run() -> Result<(), String> {
     }
     let missing = acked.keys().filter(|id| !seen.contains_key(**id)).count();
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    // Every duplicate must come from a send whose result said it might be one.
+    let unflagged = seen
+        .iter()
+        .filter(|(id, n)| **n > 1 && acked.get(id.as_str()) == Some(&false))
+        .count();
 
     // Recovery: from the moment both masters were registered again, the first second in which broker-b
     // took at least 40% of the acknowledged sends.
     let mut per_second: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for o in &outcomes {
-        if let Ok((b, _)) = &o.result {
+        if let Ok((b, _, _)) = &o.result {
             let e = per_second.entry(o.at_ms / 1000).or_default();
             e.0 += 1;
             e.1 += u64::from(b == "broker-b");
@@ -204,7 +215,7 @@ fn run() -> Result<(), String> {
         .map(|(s, _)| (s * 1000).saturating_sub(back_ms) as f64 / 1000.0);
 
     println!(
-        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"seconds\":{:.1}}}",
+        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"seconds\":{:.1}}}",
         acked.len(),
         open.len(),
         got.len(),
@@ -214,9 +225,9 @@ fn run() -> Result<(), String> {
         recovered.map_or("null".to_owned(), |r| format!("{r:.1}")),
         t0.elapsed().as_secs_f64()
     );
-    if missing > 0 || undelivered > 0 {
+    if missing > 0 || undelivered > 0 || unflagged > 0 {
         return Err(format!(
-            "{missing} acknowledged messages missing, {undelivered} outcomes never delivered"
+            "{missing} acknowledged messages missing, {undelivered} outcomes never delivered, {unflagged} duplicates not flagged"
         ));
     }
     Ok(())

@@ -84,6 +84,9 @@ pub(crate) enum Receipt {
         broker: String,
         /// Attempts made.
         attempts: u32,
+        /// An earlier attempt may have stored the message too (it timed out or lost its connection after
+        /// writing, or stored it with a degraded status before this retry).
+        possibly_duplicated: bool,
     },
     /// A oneway frame was written; nothing says whether it was stored.
     Written,
@@ -320,6 +323,7 @@ impl SendMachine {
             header,
             broker: broker.to_owned(),
             attempts: self.made,
+            possibly_duplicated: self.possibly_stored,
         }));
         Health::Success(latency)
     }

@@ -93,6 +93,7 @@ fn case() -> impl Strategy<Value = Case> {
 enum End {
     Stored {
         attempts: u32,
+        possibly_duplicated: bool,
     },
     /// A failure no retry fixes: the error at the bottom of the result.
     Fatal {
@@ -173,7 +174,10 @@ fn model(c: &Case) -> Vec<Seen> {
                     ps = true;
                     continue;
                 }
-                break End::Stored { attempts: sent };
+                break End::Stored {
+                    attempts: sent,
+                    possibly_duplicated: ps,
+                };
             }
             Event::BadHeader(ms) => {
                 seen.push(Seen::Health(Health::Success(lat(ms))));
@@ -348,7 +352,14 @@ fn run(c: &Case, mutant: Option<Mutant>) -> Result<Vec<Seen>, TestCaseError> {
             }
             Step::Done(r) => {
                 let end = match r {
-                    Ok(Receipt::Stored { attempts, .. }) => End::Stored { attempts },
+                    Ok(Receipt::Stored {
+                        attempts,
+                        possibly_duplicated,
+                        ..
+                    }) => End::Stored {
+                        attempts,
+                        possibly_duplicated,
+                    },
                     Ok(Receipt::Written) => return Err(TestCaseError::fail("written?")),
                     Err(e) if kind(&e) == "retry" => match e {
                         ProducerError::AttemptsExhausted {
