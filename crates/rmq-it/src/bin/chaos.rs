@@ -7,7 +7,10 @@
 //! `chaos SCENARIO [--sends N] [--rate PER_SECOND] [--outage SECONDS]`
 //!
 //! Scenarios: `kill-restart` (kill -9 broker-b, start it again after the outage), `pause` (SIGSTOP broker-b
-//! for the outage, then SIGCONT), `namesrv-down` (stop the name server for the outage).
+//! for the outage, then SIGCONT), `namesrv-down` (stop the name server for the outage), `async-restart`
+//! (only the asynchronous pump, unpaced with 1,000 in flight; kill -9 broker-b once 900 are in flight, start
+//! it again after the outage), `shutdown` (1,000 asynchronous sends, then `shutdown()` at once: every
+//! outcome delivered, every success read back).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -78,21 +81,36 @@ fn main() {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let scenario = args.first().cloned().unwrap_or_default();
-    if !["kill-restart", "pause", "namesrv-down"].contains(&scenario.as_str()) {
-        return Err(
-            "usage: chaos kill-restart|pause|namesrv-down [--sends N] [--rate R] [--outage S]"
-                .into(),
-        );
+    const SCENARIOS: [&str; 5] = [
+        "kill-restart",
+        "pause",
+        "namesrv-down",
+        "async-restart",
+        "shutdown",
+    ];
+    if !SCENARIOS.contains(&scenario.as_str()) {
+        return Err(format!(
+            "usage: chaos {} [--sends N] [--rate R] [--outage S]",
+            SCENARIOS.join("|")
+        ));
     }
-    let sends = arg(&args, "--sends", 100_000);
+    let pump_only = matches!(scenario.as_str(), "async-restart" | "shutdown");
+    let sends = if scenario == "shutdown" {
+        1000
+    } else {
+        arg(&args, "--sends", 100_000)
+    };
     let rate = arg(&args, "--rate", 1500).max(1);
     let outage = Duration::from_secs(arg(&args, "--outage", 10));
     let c = Cluster::from_env("chaos").ok_or("no cluster (RMQ_NAMESRV unset)")?;
     if c.brokers < 2 {
         return Err("needs a cluster with 2 brokers".into());
     }
-    let p = Producer::new(ProducerConfig::new("rmq_chaos", c.namesrv.to_string()))
-        .map_err(|e| e.to_string())?;
+    let p = Producer::new(ProducerConfig {
+        async_send_semaphore: 1000,
+        ..ProducerConfig::new("rmq_chaos", c.namesrv.to_string())
+    })
+    .map_err(|e| e.to_string())?;
     p.start().map_err(|e| e.to_string())?;
     let topic = unique_topic(&format!("chaos_{}", scenario.replace('-', "_")));
     // The topic on both brokers before the clock starts.
@@ -106,10 +124,15 @@ fn run() -> Result<(), String> {
     let issued = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
-    // Each of the 4 senders paces itself to rate / 4.
-    let per = Duration::from_secs_f64(4.0 / rate as f64);
+    // Each of the 4 senders paces itself to rate / 4; the pump alone is not paced.
+    let senders = if pump_only { 1 } else { 4 };
+    let per = if pump_only {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(4.0 / rate as f64)
+    };
     let mut workers = Vec::new();
-    for w in 0..4 {
+    for w in 0..senders {
         let (p, out, issued, stop, topic) = (
             p.clone(),
             out.clone(),
@@ -142,22 +165,47 @@ fn run() -> Result<(), String> {
         }));
     }
 
-    // The scenario: break at 5 s, repair after the outage.
-    std::thread::sleep(Duration::from_secs(5));
-    let broke_ms = t0.elapsed().as_millis() as u64;
-    match scenario.as_str() {
-        "kill-restart" => c.control(&["kill-broker", "broker-b"])?,
-        "pause" => signal("-STOP", "broker-b")?,
-        _ => c.control(&["stop-namesrv"])?,
+    // The scenario: break (at 5 s, or once 900 async sends are in flight), repair after the outage.
+    let broke_ms;
+    let back_ms;
+    if scenario == "shutdown" {
+        while issued.load(Ordering::SeqCst) < sends && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        broke_ms = t0.elapsed().as_millis() as u64;
+        eprintln!(
+            "chaos: {} async sends in flight at shutdown",
+            p.get_stats().in_flight
+        );
+        p.shutdown();
+        back_ms = broke_ms;
+    } else {
+        if scenario == "async-restart" {
+            while p.get_stats().in_flight < 900 && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            eprintln!(
+                "chaos: {} async sends in flight at the kill",
+                p.get_stats().in_flight
+            );
+        } else {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        broke_ms = t0.elapsed().as_millis() as u64;
+        match scenario.as_str() {
+            "kill-restart" | "async-restart" => c.control(&["kill-broker", "broker-b"])?,
+            "pause" => signal("-STOP", "broker-b")?,
+            _ => c.control(&["stop-namesrv"])?,
+        }
+        std::thread::sleep(outage);
+        match scenario.as_str() {
+            "kill-restart" | "async-restart" => c.control(&["start-broker", "broker-b"])?,
+            "pause" => signal("-CONT", "broker-b")?,
+            _ => c.control(&["start-namesrv"])?,
+        }
+        c.wait_for_masters(2, Duration::from_secs(90))?;
+        back_ms = t0.elapsed().as_millis() as u64;
     }
-    std::thread::sleep(outage);
-    match scenario.as_str() {
-        "kill-restart" => c.control(&["start-broker", "broker-b"])?,
-        "pause" => signal("-CONT", "broker-b")?,
-        _ => c.control(&["start-namesrv"])?,
-    }
-    c.wait_for_masters(2, Duration::from_secs(90))?;
-    let back_ms = t0.elapsed().as_millis() as u64;
 
     for w in workers {
         let _ = w.join();
