@@ -10,7 +10,9 @@
 //! for the outage, then SIGCONT), `namesrv-down` (stop the name server for the outage), `async-restart`
 //! (only the asynchronous pump, unpaced with 1,000 in flight; kill -9 broker-b once 900 are in flight, start
 //! it again after the outage), `shutdown` (1,000 asynchronous sends, then `shutdown()` at once: every
-//! outcome delivered, every success read back).
+//! outcome delivered, every success read back), `master-killed` (needs `scripts/cluster up --slave`: kill -9
+//! broker-a's master, which has a SLAVE; no send may be stored by broker-a while its master is down, sends go
+//! on to broker-b; the master is started again after the outage).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,12 +83,13 @@ fn main() {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let scenario = args.first().cloned().unwrap_or_default();
-    const SCENARIOS: [&str; 5] = [
+    const SCENARIOS: [&str; 6] = [
         "kill-restart",
         "pause",
         "namesrv-down",
         "async-restart",
         "shutdown",
+        "master-killed",
     ];
     if !SCENARIOS.contains(&scenario.as_str()) {
         return Err(format!(
@@ -106,6 +109,15 @@ fn run() -> Result<(), String> {
     if c.brokers < 2 {
         return Err("needs a cluster with 2 brokers".into());
     }
+    if scenario == "master-killed" && std::env::var("RMQ_SLAVES").as_deref() != Ok("1") {
+        return Err("master-killed needs a slave of broker-a (scripts/cluster up --slave)".into());
+    }
+    // The broker the scenario takes away and brings back.
+    let victim = if scenario == "master-killed" {
+        "broker-a"
+    } else {
+        "broker-b"
+    };
     let p = Producer::new(ProducerConfig {
         async_send_semaphore: 1000,
         ..ProducerConfig::new("rmq_chaos", c.namesrv.to_string())
@@ -168,6 +180,8 @@ fn run() -> Result<(), String> {
     // The scenario: break (at 5 s, or once 900 async sends are in flight), repair after the outage.
     let broke_ms;
     let back_ms;
+    // When the repair was started (the victim may take sends before it shows as registered again).
+    let restart_ms;
     if scenario == "shutdown" {
         while issued.load(Ordering::SeqCst) < sends && t0.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(1));
@@ -179,6 +193,7 @@ fn run() -> Result<(), String> {
         );
         p.shutdown();
         back_ms = broke_ms;
+        restart_ms = broke_ms;
     } else {
         if scenario == "async-restart" {
             while p.get_stats().in_flight < 900 && t0.elapsed() < Duration::from_secs(10) {
@@ -193,13 +208,18 @@ fn run() -> Result<(), String> {
         }
         broke_ms = t0.elapsed().as_millis() as u64;
         match scenario.as_str() {
-            "kill-restart" | "async-restart" => c.control(&["kill-broker", "broker-b"])?,
+            "kill-restart" | "async-restart" | "master-killed" => {
+                c.control(&["kill-broker", victim])?
+            }
             "pause" => signal("-STOP", "broker-b")?,
             _ => c.control(&["stop-namesrv"])?,
         }
         std::thread::sleep(outage);
+        restart_ms = t0.elapsed().as_millis() as u64;
         match scenario.as_str() {
-            "kill-restart" | "async-restart" => c.control(&["start-broker", "broker-b"])?,
+            "kill-restart" | "async-restart" | "master-killed" => {
+                c.control(&["start-broker", victim])?
+            }
             "pause" => signal("-CONT", "broker-b")?,
             _ => c.control(&["start-namesrv"])?,
         }
@@ -247,14 +267,21 @@ fn run() -> Result<(), String> {
         .filter(|(id, n)| **n > 1 && acked.get(id.as_str()) == Some(&false))
         .count();
 
-    // Recovery: from the moment both masters were registered again, the first second in which broker-b
+    // While the victim was away (from half a second after the break until its restart began) nothing may
+    // be stored by it: for master-killed, a success from broker-a then would have come from its slave.
+    let stored_by_victim_while_away = outcomes
+        .iter()
+        .filter(|o| o.at_ms > broke_ms + 500 && o.at_ms < restart_ms)
+        .filter(|o| matches!(&o.result, Ok((b, _, _)) if b == victim))
+        .count();
+    // Recovery: from the moment both masters were registered again, the first second in which the victim
     // took at least 40% of the acknowledged sends.
     let mut per_second: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for o in &outcomes {
         if let Ok((b, _, _)) = &o.result {
             let e = per_second.entry(o.at_ms / 1000).or_default();
             e.0 += 1;
-            e.1 += u64::from(b == "broker-b");
+            e.1 += u64::from(b == victim);
         }
     }
     let recovered = per_second
@@ -263,7 +290,7 @@ fn run() -> Result<(), String> {
         .map(|(s, _)| (s * 1000).saturating_sub(back_ms) as f64 / 1000.0);
 
     println!(
-        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"seconds\":{:.1}}}",
+        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"stored_by_victim_while_away\":{stored_by_victim_while_away},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"seconds\":{:.1}}}",
         acked.len(),
         open.len(),
         got.len(),
@@ -273,6 +300,15 @@ fn run() -> Result<(), String> {
         recovered.map_or("null".to_owned(), |r| format!("{r:.1}")),
         t0.elapsed().as_secs_f64()
     );
+    let down = matches!(
+        scenario.as_str(),
+        "kill-restart" | "async-restart" | "master-killed"
+    );
+    if down && stored_by_victim_while_away > 0 {
+        return Err(format!(
+            "{stored_by_victim_while_away} sends stored by {victim} while it was down"
+        ));
+    }
     if missing > 0 || undelivered > 0 || unflagged > 0 {
         return Err(format!(
             "{missing} acknowledged messages missing, {undelivered} outcomes never delivered, {unflagged} duplicates not flagged"
