@@ -99,6 +99,10 @@ pub(crate) struct ConnInner {
     created: Instant,
     last_used_ms: AtomicU64,
     reader: Mutex<Option<JoinHandle<()>>>,
+    /// Fault injection for tests: runs between a request's liveness check and its registration, where a
+    /// poisoning by the reader thread would otherwise race with the send.
+    #[cfg(test)]
+    before_register: Mutex<Option<Box<dyn Fn(&ConnInner) + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for ConnInner {
@@ -150,6 +154,8 @@ impl ConnInner {
             created: Instant::now(),
             last_used_ms: AtomicU64::new(0),
             reader: Mutex::new(None),
+            #[cfg(test)]
+            before_register: Mutex::new(None),
         });
         let weak = Arc::downgrade(&conn);
         let handle = std::thread::Builder::new()
@@ -232,6 +238,10 @@ impl ConnInner {
         // Every failure completes the slot, so no waiter or callback is ever left hanging.
         if self.is_dead() {
             return Err(self.not_written(cmd, slot));
+        }
+        #[cfg(test)]
+        if let Some(hook) = self.before_register.lock().as_ref() {
+            hook(self);
         }
         if let Some(slot) = slot {
             self.pending.lock().insert(cmd.opaque, slot.clone());
@@ -482,6 +492,50 @@ mod tests {
         }
         assert_eq!(conn.pending_len(), 0);
         assert_eq!(in_flight.current(), (0, 0), "permits released");
+        conn.join();
+    }
+
+    /// The race: the reader thread poisons the connection after `send` checked it was alive and before
+    /// the request is registered, so the poisoning's sweep of pending requests misses it. Made to happen
+    /// through the fault-injection hook; the request must still complete at once, as not sent (it used to
+    /// stay pending until its timeout, its callback unrun and its permit held).
+    #[test]
+    fn a_poisoning_between_the_check_and_the_registration_completes_the_request() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let in_flight = Arc::new(InFlight::new(16, 1 << 20, OverloadPolicy::Fail));
+        let conn = ConnInner::connect(
+            &addr,
+            Duration::from_secs(1),
+            1 << 20,
+            in_flight.clone(),
+            Arc::new(Handlers::default()),
+        )
+        .unwrap();
+        *conn.before_register.lock() = Some(Box::new(|c: &ConnInner| c.poison("injected")));
+        let permit = in_flight
+            .acquire(10, Instant::now() + Duration::from_secs(1))
+            .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r2 = ran.clone();
+        let slot = Slot::new(
+            Duration::from_secs(30),
+            permit,
+            Some(Box::new(
+                move |r: Result<RemotingCommand, RemotingError>| {
+                    assert!(r.unwrap_err().is_not_sent());
+                    r2.store(true, Ordering::SeqCst);
+                },
+            )),
+        );
+        let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2);
+        cmd.opaque = 9;
+        let e = conn.send(&cmd, Some(&slot)).unwrap_err();
+        assert!(e.is_not_sent(), "{e}");
+        assert!(slot.is_complete());
+        assert!(ran.load(Ordering::SeqCst), "the callback ran");
+        assert_eq!(conn.pending_len(), 0);
+        assert_eq!(in_flight.current(), (0, 0), "permit released");
         conn.join();
     }
 }
