@@ -244,9 +244,11 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread) {
         Plan::Attempt(a)
             if !blocking_ok && !core.remoting().is_connected(a.routing.broker_addr()) =>
         {
-            hand_off(core, send, move |c, send| launch(c, send, a));
+            hand_off(core, send, move |c, send| {
+                launch(c, send, wait_out_backoff(c, a))
+            });
         }
-        Plan::Attempt(a) => launch(core, send, a),
+        Plan::Attempt(a) => launch(core, send, wait_out_backoff(core, a)),
         Plan::Done(r) => {
             let AsyncSend {
                 job,
@@ -262,6 +264,20 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread) {
             core.in_flight().release(ticket);
         }
     }
+}
+
+/// On the worker, before an attempt: when its broker is in its reconnect backoff and the backoff ends
+/// within the attempt's time, waits for it (and gives the attempt what is left), so a retry is not burned
+/// on a backoff in microseconds. Only the worker may block; the caller's thread never gets here with an
+/// address that is not connected.
+fn wait_out_backoff(core: &Core, mut a: Attempt) -> Attempt {
+    if let Some(wait) = core.remoting().backoff_left(a.routing.broker_addr())
+        && wait < a.timeout
+    {
+        std::thread::sleep(wait);
+        a.timeout -= wait;
+    }
+    a
 }
 
 /// Sends one attempt; its outcome comes back on a reader thread (or the timer's).

@@ -339,3 +339,33 @@ fn a_send_waits_within_its_deadline_for_a_name_server_that_comes_back() {
     assert!(started.elapsed() >= Duration::from_millis(500));
     within(started, Duration::from_secs(3));
 }
+
+/// An asynchronous send to a broker that just refused a connect waits out the reconnect backoff on the
+/// async worker instead of burning its retries on it in microseconds (issue 11): the broker comes up
+/// 150 ms into the send, which then succeeds.
+#[test]
+fn an_async_send_waits_out_a_brokers_reconnect_backoff() {
+    let broker_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let ns = namesrv(route(&[("broker-a", &broker_addr)]));
+    let p = producer(&ns, |c| c.send_msg_timeout = Duration::from_secs(3));
+    let addr = broker_addr.clone();
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        MockServer::start_on(&addr, |r: &rmq_protocol::RemotingCommand| {
+            if r.request_code() == RequestCode::SEND_MESSAGE_V2 {
+                vec![Action::Respond(send_ok(0, 1))]
+            } else {
+                vec![Action::Respond(rmq_testkit::ok())]
+            }
+        })
+        .unwrap()
+    });
+    let r = p.send_async(&Message::new("T", "x")).wait();
+    let _broker = starter.join().unwrap();
+    let r = r.unwrap();
+    assert_eq!(r.broker_name, "broker-a");
+    assert!(r.attempts >= 2, "{r:?}");
+}

@@ -179,8 +179,8 @@ impl RemotingClient {
     }
 
     /// How long until `addr` may be connected again, when every connection slot of it is in its reconnect
-    /// backoff; `None` when a call would not wait for one.
-    fn backoff_left(&self, addr: &str) -> Option<Duration> {
+    /// backoff (a recent connect failed); `None` when a call would not wait for one.
+    pub fn backoff_left(&self, addr: &str) -> Option<Duration> {
         let now = Instant::now();
         let conns = self.inner.conns.lock();
         let entries = conns.get(addr)?;
