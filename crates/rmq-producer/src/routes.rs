@@ -240,8 +240,16 @@ impl Routes {
             }
             match self.fetch_route(remoting, &topic, now + self.api_timeout, Patience::OneRound) {
                 Ok(Some(route)) => {
+                    let returned = registered_again(mapping.route(&topic).as_deref(), &route);
                     if mapping.update_route_info(&topic, route, Instant::now()) {
                         debug!(topic, "route changed");
+                    }
+                    // A broker whose master the name server lists again has restarted and registered:
+                    // evidence that it answers, so an open breaker turns half-open.
+                    for broker in returned {
+                        self.router
+                            .health()
+                            .report_reachable(&broker, Instant::now());
                     }
                 }
                 // Still not created (a TBW102-derived route stays until the broker registers the topic).
@@ -309,6 +317,25 @@ impl Routes {
     }
 }
 
+/// Brokers whose master is in `new` but was not in `old` (absent, or without a master, or at another
+/// address).
+fn registered_again(old: Option<&TopicRouteData>, new: &TopicRouteData) -> Vec<String> {
+    let master = |r: &TopicRouteData, name: &str| {
+        r.broker_datas
+            .iter()
+            .find(|b| b.broker_name == name)
+            .and_then(|b| b.broker_addrs.get(&rmq_protocol::route::MASTER_ID).cloned())
+    };
+    new.broker_datas
+        .iter()
+        .filter_map(|b| {
+            let now = b.broker_addrs.get(&rmq_protocol::route::MASTER_ID)?;
+            let before = old.and_then(|o| master(o, &b.broker_name));
+            (before.as_ref() != Some(now)).then(|| b.broker_name.clone())
+        })
+        .collect()
+}
+
 fn not_found(topic: &str, reason: impl Into<String>) -> ProducerError {
     ProducerError::RouteNotFound {
         topic: topic.to_owned(),
@@ -348,6 +375,35 @@ mod tests {
         }
         assert_eq!(r.fetches_in_progress(), 0);
         remoting.shutdown();
+    }
+
+    #[test]
+    fn a_master_listed_again_counts_as_registered_again() {
+        use rmq_protocol::route::BrokerData;
+        let route = |masters: &[(&str, Option<&str>)]| {
+            let mut r = TopicRouteData::default();
+            for (name, addr) in masters {
+                let mut b = BrokerData {
+                    broker_name: (*name).into(),
+                    ..Default::default()
+                };
+                if let Some(a) = addr {
+                    b.broker_addrs.insert(0, (*a).into());
+                }
+                b.broker_addrs.insert(1, "127.0.0.1:9".into());
+                r.broker_datas.push(b);
+            }
+            r
+        };
+        let before = route(&[("a", Some("127.0.0.1:1")), ("b", None)]);
+        let after = route(&[
+            ("a", Some("127.0.0.1:1")),
+            ("b", Some("127.0.0.1:2")),
+            ("c", Some("127.0.0.1:3")),
+        ]);
+        assert_eq!(registered_again(Some(&before), &after), ["b", "c"]);
+        assert_eq!(registered_again(None, &before), ["a"]);
+        assert!(registered_again(Some(&after), &after).is_empty());
     }
 
     #[test]

@@ -128,3 +128,55 @@ fn force_recover_puts_a_broker_back_now() {
     assert_eq!(state_of(&p, "broker-a"), HealthState::Healthy);
     assert!(until_a_is_back(&p, Duration::from_secs(2)).is_some());
 }
+
+/// A broker the name server lists again (it restarted and registered) is evidence too: with a 30 s breaker
+/// and no heartbeat, the route refresh that shows it back lets it be tried at once.
+#[test]
+fn a_route_that_lists_the_broker_again_lets_it_back() {
+    let down = Arc::new(AtomicBool::new(true));
+    let a = {
+        let down = down.clone();
+        broker(move |_| {
+            if down.load(Ordering::SeqCst) {
+                vec![Action::Respond(error(ResponseCode::SYSTEM_BUSY, "busy"))]
+            } else {
+                vec![Action::Respond(send_ok(0, 1))]
+            }
+        })
+    };
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let with_a = route(&[("broker-a", &a.addr()), ("broker-b", &b.addr())]);
+    let without_a = route(&[("broker-b", &b.addr())]);
+    let listed = Arc::new(AtomicBool::new(true));
+    let l2 = listed.clone();
+    let ns = MockServer::start(move |_: &rmq_protocol::RemotingCommand| {
+        let r = if l2.load(Ordering::SeqCst) {
+            &with_a
+        } else {
+            &without_a
+        };
+        vec![Action::Respond(rmq_testkit::route_response(r))]
+    })
+    .unwrap();
+    let p = producer(&ns, |c| {
+        c.health.open_base = Duration::from_secs(30);
+        c.health.open_max = Duration::from_secs(30);
+        c.heartbeat_broker_interval = Duration::from_secs(3600);
+        c.poll_name_server_interval = Duration::from_millis(50);
+        c.update_topic_route_info_interval = Duration::from_millis(50);
+    });
+    for _ in 0..10 {
+        p.send_sync(&Message::new("T", "x")).unwrap();
+    }
+    assert_ne!(state_of(&p, "broker-a"), HealthState::Healthy, "kept out");
+    // broker-a "restarts": gone from the route, then registered again, now answering.
+    listed.store(false, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+    down.store(false, Ordering::SeqCst);
+    listed.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        until_a_is_back(&p, Duration::from_secs(2)).is_some(),
+        "broker-a not back after the route listed it again"
+    );
+}

@@ -86,6 +86,10 @@ struct WriteState {
     flushing: bool,
 }
 
+/// A fault-injection hook of the tests (see `ConnInner::before_register`).
+#[cfg(test)]
+type FaultHook = Box<dyn Fn(&ConnInner) + Send + Sync>;
+
 /// The shared state of one connection.
 pub(crate) struct ConnInner {
     pub(crate) addr: String,
@@ -102,7 +106,7 @@ pub(crate) struct ConnInner {
     /// Fault injection for tests: runs between a request's liveness check and its registration, where a
     /// poisoning by the reader thread would otherwise race with the send.
     #[cfg(test)]
-    before_register: Mutex<Option<Box<dyn Fn(&ConnInner) + Send + Sync>>>,
+    before_register: Mutex<Option<FaultHook>>,
 }
 
 impl std::fmt::Debug for ConnInner {
