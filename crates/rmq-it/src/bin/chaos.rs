@@ -300,9 +300,10 @@ fn run() -> Result<(), String> {
         recovered.map_or("null".to_owned(), |r| format!("{r:.1}")),
         t0.elapsed().as_secs_f64()
     );
+    // A paused broker cannot answer either, so the same holds for it.
     let down = matches!(
         scenario.as_str(),
-        "kill-restart" | "async-restart" | "master-killed"
+        "kill-restart" | "async-restart" | "master-killed" | "pause"
     );
     if down && stored_by_victim_while_away > 0 {
         return Err(format!(
