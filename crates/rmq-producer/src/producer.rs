@@ -168,6 +168,38 @@ impl Producer {
         self.core().heartbeat_round()
     }
 
+    /// A job for `message` started now (checked running and prepared; a refusal is counted), sent to
+    /// `target` as `mode` under `policy` within `timeout`.
+    fn job<'a>(
+        &self,
+        message: &'a Message,
+        target: Target<'a>,
+        mode: Mode,
+        policy: Policy,
+        timeout: Duration,
+    ) -> Result<SendJob<'a>, ProducerError> {
+        let core = self.core();
+        let started = Instant::now();
+        let prepared = core
+            .check_running()
+            .and_then(|()| core.requests().prepare(message))
+            .map_err(|e| refused(core, mode, e))?;
+        Ok(SendJob::new(
+            prepared,
+            Cow::Borrowed(message),
+            target,
+            mode,
+            policy,
+            started,
+            timeout,
+        ))
+    }
+
+    /// The target of a send routed by strategy (message hash when it has a sharding key).
+    fn by_strategy(&self, message: &Message) -> Target<'static> {
+        Target::Strategy(strategy_for(message, self.config().routing_strategy))
+    }
+
     fn retrying(&self) -> Policy {
         let c = self.config();
         Policy::retrying(c.retry_times, c.retry_another_broker_when_not_store_ok)
@@ -188,23 +220,14 @@ impl Producer {
         message: &Message,
         timeout: Duration,
     ) -> Result<SendResult, ProducerError> {
-        let core = self.core();
-        let started = Instant::now();
-        let prepared = core
-            .check_running()
-            .and_then(|()| core.requests().prepare(message))
-            .map_err(|e| refused(core, Mode::Answered, e))?;
-        let target = Target::Strategy(strategy_for(message, core.config().routing_strategy));
-        let job = SendJob::new(
-            prepared,
-            Cow::Borrowed(message),
-            target,
+        let job = self.job(
+            message,
+            self.by_strategy(message),
             Mode::Answered,
             self.retrying(),
-            started,
             timeout,
-        );
-        sync_send::run_answered(core, job)
+        )?;
+        sync_send::run_answered(self.core(), job)
     }
 
     /// Sends `message` asynchronously with the same attempts, retries and deadline as
@@ -365,26 +388,18 @@ impl Producer {
         message: &Message,
         select: &(dyn Fn(&[PublishQueue], &Message) -> Option<usize> + Sync),
     ) -> Result<SendResult, ProducerError> {
-        let core = self.core();
-        let started = Instant::now();
-        let prepared = core
-            .check_running()
-            .and_then(|()| core.requests().prepare(message))
-            .map_err(|e| refused(core, Mode::Answered, e))?;
         let selector =
             |qs: &[PublishQueue], m: &Message, _: Option<&(dyn std::any::Any + Send + Sync)>| {
                 select(qs, m)
             };
-        let job = SendJob::new(
-            prepared,
-            Cow::Borrowed(message),
+        let job = self.job(
+            message,
             Target::Selector(&selector),
             Mode::Answered,
             Policy::once(),
-            started,
-            core.config().send_msg_timeout,
-        );
-        sync_send::run_answered(core, job)
+            self.config().send_msg_timeout,
+        )?;
+        sync_send::run_answered(self.core(), job)
     }
 
     /// Sends `message` to `queue`, once (no move to another broker, as Java's `send(msg, mq)`). The
@@ -423,23 +438,14 @@ impl Producer {
     /// fetch and connect included). Returns when the frame is written; nothing tells whether the broker
     /// stored it. A failure to write counts against the broker's health.
     pub fn send_oneway(&self, message: &Message) -> Result<(), ProducerError> {
-        let core = self.core();
-        let started = Instant::now();
-        let prepared = core
-            .check_running()
-            .and_then(|()| core.requests().prepare(message))
-            .map_err(|e| refused(core, Mode::Oneway, e))?;
-        let target = Target::Strategy(strategy_for(message, core.config().routing_strategy));
-        let job = SendJob::new(
-            prepared,
-            Cow::Borrowed(message),
-            target,
+        let job = self.job(
+            message,
+            self.by_strategy(message),
             Mode::Oneway,
             Policy::once(),
-            started,
-            core.config().send_msg_timeout,
-        );
-        sync_send::run(core, job).map(drop)
+            self.config().send_msg_timeout,
+        )?;
+        sync_send::run(self.core(), job).map(drop)
     }
 
     /// Puts `broker` (a broker name) back in rotation as HEALTHY now, clearing its failures, its breaker and

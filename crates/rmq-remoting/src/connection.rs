@@ -463,11 +463,8 @@ mod tests {
     use crate::flow::OverloadPolicy;
     use rmq_protocol::RequestCode;
 
-    /// A request handed to a connection that died after the pool gave it out: its slot completes at
-    /// once with a not-sent error (it used to stay pending until its timeout, then read as possibly
-    /// stored).
-    #[test]
-    fn a_request_on_a_dead_connection_completes_its_slot_as_not_sent() {
+    /// A connection to a listener of its own (kept alive by the caller), and its in-flight accounting.
+    fn live_connection() -> (std::net::TcpListener, Arc<ConnInner>, Arc<InFlight>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let in_flight = Arc::new(InFlight::new(16, 1 << 20, OverloadPolicy::Fail));
@@ -479,6 +476,15 @@ mod tests {
             Arc::new(Handlers::default()),
         )
         .unwrap();
+        (listener, conn, in_flight)
+    }
+
+    /// A request handed to a connection that died after the pool gave it out: its slot completes at
+    /// once with a not-sent error (it used to stay pending until its timeout, then read as possibly
+    /// stored).
+    #[test]
+    fn a_request_on_a_dead_connection_completes_its_slot_as_not_sent() {
+        let (_listener, conn, in_flight) = live_connection();
         conn.poison("injected");
         for opaque in [7, 8] {
             let permit = in_flight
@@ -505,17 +511,7 @@ mod tests {
     /// stay pending until its timeout, its callback unrun and its permit held).
     #[test]
     fn a_poisoning_between_the_check_and_the_registration_completes_the_request() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let in_flight = Arc::new(InFlight::new(16, 1 << 20, OverloadPolicy::Fail));
-        let conn = ConnInner::connect(
-            &addr,
-            Duration::from_secs(1),
-            1 << 20,
-            in_flight.clone(),
-            Arc::new(Handlers::default()),
-        )
-        .unwrap();
+        let (_listener, conn, in_flight) = live_connection();
         *conn.before_register.lock() = Some(Box::new(|c: &ConnInner| c.poison("injected")));
         let permit = in_flight
             .acquire(10, Instant::now() + Duration::from_secs(1))
