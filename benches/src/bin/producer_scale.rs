@@ -24,20 +24,6 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time (user + system) this process has used, from /proc/self/stat (clock ticks of 10 ms).
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which ends with ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the command.
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -123,9 +109,9 @@ fn main() -> Result<(), ProducerError> {
 
     // Route refresh: over a window with nothing else going on, the CPU per refresh cycle.
     let window = Duration::from_secs(6);
-    let c0 = cpu();
+    let c0 = rmq_benches::process_cpu();
     std::thread::sleep(window);
-    let used = cpu().saturating_sub(c0);
+    let used = rmq_benches::process_cpu().saturating_sub(c0);
     let cycles = window.as_secs_f64();
     println!(
         "refresh_cpu_ms_per_cycle {:.1}",

@@ -19,17 +19,6 @@ use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress, 
 use rmq_protocol::header::SendMessageRequestHeaderV2Ref;
 use rmq_protocol::{RemotingCommand, RequestCode, SerializeType};
 
-/// User plus system CPU seconds of this process (clock ticks of 1/100 s).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
-}
-
 struct Args {
     broker: String,
     topic: String,
@@ -232,11 +221,11 @@ fn main() {
     if a.warmup > 0 {
         run(&a, &frames, a.warmup);
     }
-    let cpu0 = cpu_seconds();
+    let cpu0 = rmq_benches::process_cpu().as_secs_f64();
     let started = Instant::now();
     let mut t = run(&a, &frames, a.count);
     let secs = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = rmq_benches::process_cpu().as_secs_f64() - cpu0;
     let done = t.latencies.len();
     let missing = a.count.saturating_sub(done) as u64;
     t.latencies.sort();
