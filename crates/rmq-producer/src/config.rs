@@ -10,7 +10,7 @@ use rmq_routing::{HealthPolicy, RoutingStrategy};
 use crate::error::ProducerError;
 
 /// Producer settings. `Default` gives Java's defaults; [`ProducerConfig::validate`] is the one place that
-/// checks them (called by [`crate::Producer::start`]).
+/// checks them (called by [`crate::Producer::new`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProducerConfig {
     /// Producer group (required; not `DEFAULT_PRODUCER`).

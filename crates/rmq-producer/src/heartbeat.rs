@@ -64,30 +64,26 @@ impl Heartbeats {
     /// Sends a heartbeat to every master broker of `routes`, concurrently, and waits for the answers.
     /// Returns `(succeeded, failed)`.
     pub(crate) fn round(&self, remoting: &RemotingClient, routes: &Routes) -> (usize, usize) {
-        let addrs = routes.broker_addrs(true);
-        self.greeted.lock().extend(addrs.iter().cloned());
-        let pending: Vec<_> = addrs
-            .into_iter()
-            .map(|addr| {
-                let f = remoting.invoke_async(&addr, self.data.to_request(), self.timeout);
-                (addr, f)
+        let masters = routes.masters();
+        self.greeted.lock().extend(masters.keys().cloned());
+        let pending: Vec<_> = masters
+            .iter()
+            .map(|(addr, names)| {
+                let f = remoting.invoke_async(addr, self.data.to_request(), self.timeout);
+                (addr, names, f)
             })
             .collect();
         let (mut ok, mut failed) = (0, 0);
-        let mut answered = Vec::new();
-        for (addr, f) in pending {
-            if judge(&addr, f.wait()) {
+        let now = std::time::Instant::now();
+        for (addr, names, f) in pending {
+            if judge(addr, f.wait()) {
                 ok += 1;
-                answered.push(addr);
+                // A broker that answers a heartbeat is reachable: its breaker, if open, turns half-open.
+                for broker in names {
+                    routes.router().health().report_reachable(broker, now);
+                }
             } else {
                 failed += 1;
-            }
-        }
-        // A broker that answers a heartbeat is reachable: its breaker, if open, turns half-open.
-        let now = std::time::Instant::now();
-        for addr in answered {
-            for broker in routes.brokers_at(&addr) {
-                routes.router().health().report_reachable(&broker, now);
             }
         }
         self.counters.record_heartbeats(ok, failed);
@@ -105,12 +101,7 @@ impl Heartbeats {
             let mut greeted = self.greeted.lock();
             masters
                 .into_iter()
-                .filter(|a| !greeted.contains(a))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .inspect(|a| {
-                    greeted.insert(a.clone());
-                })
+                .filter(|a| greeted.insert(a.clone()))
                 .collect()
         };
         for addr in fresh {

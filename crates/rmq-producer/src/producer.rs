@@ -84,7 +84,7 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
 }
 
 impl Producer {
-    /// A producer with `config` (validated here and again at start). Nothing connects yet.
+    /// A producer with `config`, validated here (it cannot change afterwards). Nothing connects yet.
     pub fn new(config: ProducerConfig) -> Result<Producer, ProducerError> {
         Ok(Producer {
             handle: Arc::new(Handle {
@@ -114,7 +114,6 @@ impl Producer {
         if !core.mark_running()? {
             return Ok(());
         }
-        core.config().validate()?;
         let c = core.config();
         core.jobs().open(core.workers(), "rmq-async-worker")?;
         let weak = Arc::downgrade(core);

@@ -278,19 +278,17 @@ impl Routes {
             .unwrap_or_default()
     }
 
-    /// Names of the brokers whose master is at `addr` (as dialed) in the cached routes.
-    pub(crate) fn brokers_at(&self, addr: &str) -> BTreeSet<String> {
+    /// The master addresses (as dialed) of the cached routes, each with the names of the brokers there.
+    pub(crate) fn masters(&self) -> BTreeMap<String, BTreeSet<String>> {
         let mapping = self.router.mapping();
-        let mut out = BTreeSet::new();
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for topic in mapping.topics() {
             if let Some(route) = mapping.route(&topic) {
                 for b in &route.broker_datas {
-                    if b.broker_addrs
-                        .get(&rmq_protocol::route::MASTER_ID)
-                        .map(String::as_str)
-                        == Some(addr)
-                    {
-                        out.insert(b.broker_name.clone());
+                    if let Some(addr) = b.broker_addrs.get(&rmq_protocol::route::MASTER_ID) {
+                        out.entry(addr.clone())
+                            .or_default()
+                            .insert(b.broker_name.clone());
                     }
                 }
             }
