@@ -42,8 +42,8 @@ fn broker_killed_and_name_server_stopped() {
         );
         match r {
             Ok(r) => {
-                stored.push(r.msg_id);
-                Some(r.broker_name)
+                stored.push(r.msg_id.into());
+                Some(r.broker_name.into())
             }
             Err(e) => {
                 eprintln!("send {i} failed: {e}");

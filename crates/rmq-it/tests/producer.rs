@@ -85,6 +85,7 @@ fn round_robin_spreads_over_every_broker() {
             p.send_sync(&Message::new(topic.clone(), format!("m{i}")))
                 .unwrap()
                 .broker_name
+                .into()
         })
         .collect();
     assert_eq!(brokers.len(), c.brokers, "{brokers:?}");

@@ -141,7 +141,11 @@ fn send(c: &Cluster, msg: &Message, ty: SerializeType, ids: &UniqIdGenerator, op
     let resp: SendMessageResponseHeader = resp.decode_header().unwrap();
     let id = OffsetMessageId::decode(&resp.msg_id).unwrap();
     assert_eq!(id.addr, addr, "offset msgId names the storing broker");
-    Sent { msg, uniq, resp }
+    Sent {
+        msg,
+        uniq: uniq.into(),
+        resp,
+    }
 }
 
 #[test]

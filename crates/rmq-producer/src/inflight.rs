@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use rmq_protocol::{MsgId, Name};
 
 use crate::error::ProducerError;
 
@@ -13,44 +14,16 @@ use crate::error::ProducerError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingSend {
     /// The message's UNIQ_KEY (a batch: its keys, comma-separated).
-    pub msg_id: String,
+    pub msg_id: MsgId,
     /// Its topic.
-    pub topic: String,
+    pub topic: Name,
     /// How long it had been in flight.
     pub age: Duration,
 }
 
-/// A message id kept without allocating when it fits (a UNIQ_KEY is 32 characters).
-#[derive(Debug)]
-enum Id {
-    Inline(u8, [u8; 32]),
-    Long(String),
-}
-
-impl Id {
-    fn new(id: &str) -> Id {
-        match <[u8; 32]>::try_from(id.as_bytes()) {
-            Ok(b) => Id::Inline(32, b),
-            Err(_) if id.len() < 32 => {
-                let mut b = [0u8; 32];
-                b[..id.len()].copy_from_slice(id.as_bytes());
-                Id::Inline(id.len() as u8, b)
-            }
-            Err(_) => Id::Long(id.to_owned()),
-        }
-    }
-
-    fn to_owned_string(&self) -> String {
-        match self {
-            Id::Inline(n, b) => String::from_utf8_lossy(&b[..usize::from(*n)]).into_owned(),
-            Id::Long(s) => s.clone(),
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Open {
-    msg_id: Id,
+    msg_id: MsgId,
     topic: Arc<str>,
     started: Instant,
 }
@@ -59,23 +32,6 @@ struct Open {
 struct Table {
     next: u64,
     open: HashMap<u64, Open>,
-    /// Topic names shared by the entries (one allocation per topic, not per send).
-    topics: HashMap<Box<str>, Arc<str>>,
-}
-
-impl Table {
-    fn topic(&mut self, topic: &str) -> Arc<str> {
-        if let Some(t) = self.topics.get(topic) {
-            return t.clone();
-        }
-        if self.topics.len() >= 4096 {
-            // Bounded: a producer writing to ever new topics must not grow this without end.
-            self.topics.clear();
-        }
-        let t: Arc<str> = Arc::from(topic);
-        self.topics.insert(topic.into(), t.clone());
-        t
-    }
 }
 
 /// A place in the table, given back with [`InFlight::release`].
@@ -103,8 +59,8 @@ impl InFlight {
     /// reached until `deadline` (`None`: not at all).
     pub(crate) fn acquire(
         &self,
-        msg_id: &str,
-        topic: &str,
+        msg_id: &MsgId,
+        topic: &Arc<str>,
         started: Instant,
         deadline: Option<Instant>,
     ) -> Result<Ticket, ProducerError> {
@@ -123,12 +79,11 @@ impl InFlight {
         }
         let id = t.next;
         t.next += 1;
-        let topic = t.topic(topic);
         t.open.insert(
             id,
             Open {
-                msg_id: Id::new(msg_id),
-                topic,
+                msg_id: msg_id.clone(),
+                topic: topic.clone(),
                 started,
             },
         );
@@ -159,8 +114,8 @@ impl InFlight {
             .open
             .values()
             .map(|o| PendingSend {
-                msg_id: o.msg_id.to_owned_string(),
-                topic: o.topic.to_string(),
+                msg_id: o.msg_id.clone(),
+                topic: Name::from(&o.topic),
                 age: now.saturating_duration_since(o.started),
             })
             .collect();
@@ -179,10 +134,12 @@ mod tests {
     fn bound_list_and_wait() {
         let f = InFlight::new(2);
         let now = Instant::now();
-        let a = f.acquire("A", "T", now, None).unwrap();
-        let _b = f.acquire("B", "T", now, None).unwrap();
+        let (t, u): (Arc<str>, Arc<str>) = (Arc::from("T"), Arc::from("U"));
+        let id = MsgId::new;
+        let a = f.acquire(&id("A"), &t, now, None).unwrap();
+        let _b = f.acquire(&id("B"), &t, now, None).unwrap();
         assert!(matches!(
-            f.acquire("C", "T", now, None),
+            f.acquire(&id("C"), &t, now, None),
             Err(ProducerError::Overloaded {
                 in_flight: 2,
                 max: 2
@@ -190,7 +147,7 @@ mod tests {
         ));
         let t0 = Instant::now();
         assert!(
-            f.acquire("C", "T", now, Some(t0 + Duration::from_millis(30)))
+            f.acquire(&id("C"), &t, now, Some(t0 + Duration::from_millis(30)))
                 .is_err()
         );
         assert!(t0.elapsed() >= Duration::from_millis(30));
@@ -198,27 +155,26 @@ mod tests {
         let open = f.wait_idle(Instant::now() + Duration::from_millis(10));
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].msg_id, "B");
+        assert_eq!(open[0].topic, "T");
         assert_eq!(f.len(), 1);
-        // Ids of every length come back as given (32 characters and shorter are kept inline).
-        let long = "K".repeat(40);
-        let exact = "0123456789ABCDEF0123456789ABCDEF";
         let ids = |f: &InFlight| {
             let mut v: Vec<String> = f
                 .wait_idle(Instant::now())
                 .into_iter()
-                .map(|p| p.msg_id)
+                .map(|p| p.msg_id.into())
                 .collect();
             v.sort();
             v
         };
-        let l = f.acquire(&long, "U", now, None).unwrap();
+        let long = "K".repeat(80);
+        let l = f.acquire(&id(&long), &u, now, None).unwrap();
         assert_eq!(ids(&f), ["B".to_owned(), long.clone()]);
         assert!(
-            f.acquire(exact, "U", now, Some(now)).is_err(),
+            f.acquire(&id("E"), &u, now, Some(now)).is_err(),
             "still bounded at 2"
         );
         f.release(l);
-        let _e = f.acquire(exact, "U", now, None).unwrap();
-        assert_eq!(ids(&f), [exact.to_owned(), "B".to_owned()]);
+        let _e = f.acquire(&id("E"), &u, now, None).unwrap();
+        assert_eq!(ids(&f), ["B".to_owned(), "E".to_owned()]);
     }
 }

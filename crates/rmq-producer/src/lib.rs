@@ -24,6 +24,7 @@ mod error;
 mod heartbeat;
 mod inflight;
 mod machine;
+mod names;
 mod producer;
 mod request;
 mod result;

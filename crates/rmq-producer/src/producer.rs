@@ -320,7 +320,7 @@ impl Producer {
             .requests()
             .prepare_batch(chunk)
             .map_err(|e| refused(core, Mode::Answered, e))?;
-        let key = Message::new(prepared.topic().to_owned(), Bytes::new());
+        let key = Message::new(prepared.topic().to_string(), Bytes::new());
         let job = SendJob::new(
             prepared,
             Cow::Owned(key),

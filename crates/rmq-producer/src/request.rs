@@ -2,6 +2,7 @@
 //! compression), the SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request for a routed attempt, and the
 //! [`SendResult`] of a stored one. No I/O.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -11,13 +12,15 @@ use rmq_protocol::message::{
     NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR, encode_properties, encoded_properties_len, property,
 };
 use rmq_protocol::{
-    AUTO_CREATE_TOPIC, Message, RemotingCommand, RequestCode, StringMap, UniqIdGenerator, validate,
+    AUTO_CREATE_TOPIC, Message, MsgId, Name, RemotingCommand, RequestCode, StringMap,
+    UniqIdGenerator, validate,
 };
 use rmq_routing::RoutingResult;
 
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::machine::Receipt;
+use crate::names::Names;
 use crate::result::SendResult;
 
 /// Room a UNIQ_KEY takes in the properties: 32 hex characters, the name, two separators.
@@ -26,11 +29,11 @@ pub(crate) const UNIQ_ROOM: usize = 8 + 2 + 56;
 /// A message ready to go: its properties with UNIQ_KEY, its (possibly compressed) body and sysFlag.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    uniq_key: String,
+    uniq_key: MsgId,
     properties: String,
     body: Bytes,
     sys_flag: i32,
-    topic: String,
+    topic: Arc<str>,
     flag: i32,
     /// The body is a batch of messages (SEND_BATCH_MESSAGE).
     batch: bool,
@@ -38,12 +41,12 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// The topic it goes to.
-    pub(crate) fn topic(&self) -> &str {
+    pub(crate) fn topic(&self) -> &Arc<str> {
         &self.topic
     }
 
     /// Its UNIQ_KEY (a batch: its messages' keys, comma-separated).
-    pub(crate) fn uniq_key(&self) -> &str {
+    pub(crate) fn uniq_key(&self) -> &MsgId {
         &self.uniq_key
     }
 }
@@ -52,6 +55,8 @@ impl Prepared {
 #[derive(Debug)]
 pub(crate) struct Requests {
     ids: UniqIdGenerator,
+    /// Topic names shared by prepared messages and results.
+    topics: Names,
     group: String,
     default_topic_queue_nums: i32,
     compress_over: usize,
@@ -68,6 +73,7 @@ impl Requests {
     pub(crate) fn new(config: &ProducerConfig, ids: UniqIdGenerator) -> Requests {
         Requests {
             ids,
+            topics: Names::default(),
             group: config.producer_group.clone(),
             default_topic_queue_nums: config.default_topic_queue_nums,
             compress_over: config.compress_msg_body_over,
@@ -85,7 +91,7 @@ impl Requests {
             String::with_capacity(encoded_properties_len(&message.properties) + UNIQ_ROOM);
         encode_properties(&message.properties, &mut properties);
         let uniq_key = match message.uniq_key() {
-            Some(k) => k.to_owned(),
+            Some(k) => MsgId::new(k),
             None => {
                 let k = self.ids.next_id(now_ms());
                 properties.push_str(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX);
@@ -117,7 +123,7 @@ impl Requests {
             properties,
             body,
             sys_flag,
-            topic: message.topic.clone(),
+            topic: self.topics.get(&message.topic),
             flag: message.flag,
             batch: false,
         })
@@ -137,7 +143,7 @@ impl Requests {
             let id = match m.uniq_key() {
                 Some(k) => k.to_owned(),
                 None => {
-                    let k = self.ids.next_id(now_ms());
+                    let k = String::from(self.ids.next_id(now_ms()));
                     m.properties
                         .insert(property::UNIQ_CLIENT_MESSAGE_ID_KEYIDX, &k);
                     k
@@ -155,14 +161,13 @@ impl Requests {
         let mut properties = String::new();
         rmq_protocol::message::encode_properties(&props, &mut properties);
         Ok(Prepared {
-            uniq_key: ids.join(","),
+            uniq_key: MsgId::from(ids.join(",")),
             properties,
             body,
             sys_flag: 0,
-            topic: messages
-                .first()
-                .map(|m| m.topic.clone())
-                .unwrap_or_default(),
+            topic: self
+                .topics
+                .get(messages.first().map_or("", |m| m.topic.as_str())),
             flag: 0,
             batch: true,
         })
@@ -195,6 +200,9 @@ impl Requests {
     }
 }
 
+/// The region of a result whose broker names none (`MSG_REGION` absent), as the Java client says.
+const DEFAULT_REGION: &str = "DefaultRegion";
+
 /// The result of `p` stored as `receipt` says; `None` for a oneway write.
 pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
     match receipt {
@@ -209,12 +217,12 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             status,
             msg_id: p.uniq_key,
             offset_msg_id: h.msg_id,
-            topic: p.topic,
-            broker_name: broker,
+            topic: Name::from(p.topic),
+            broker_name: Name::from(broker),
             queue_id: h.queue_id,
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
-            region_id: h.region.unwrap_or_else(|| "DefaultRegion".into()),
+            region_id: h.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             attempts,
             possibly_duplicated,
         }),

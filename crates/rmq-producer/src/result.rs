@@ -1,6 +1,6 @@
 //! What a send returns: [`SendResult`], [`SendStatus`], and the [`MessageQueue`] ordered sends name.
 
-use rmq_protocol::ResponseCode;
+use rmq_protocol::{MsgId, Name, ResponseCode};
 
 /// A queue of a topic on one broker.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -39,25 +39,26 @@ impl SendStatus {
     }
 }
 
-/// The outcome of a successful send.
+/// The outcome of a successful send. Its ids are held inline and its names shared with the producer, so
+/// making one allocates nothing but the region's text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendResult {
     /// How it was stored.
     pub status: SendStatus,
-    /// The client message id (UNIQ_KEY).
-    pub msg_id: String,
-    /// The broker's offset msgId.
-    pub offset_msg_id: String,
+    /// The client message id (UNIQ_KEY); for a batch, its messages' keys, comma-separated.
+    pub msg_id: MsgId,
+    /// The broker's offset msgId; for a batch, comma-separated.
+    pub offset_msg_id: MsgId,
     /// Topic.
-    pub topic: String,
+    pub topic: Name,
     /// Broker that stored it.
-    pub broker_name: String,
+    pub broker_name: Name,
     /// Queue id.
     pub queue_id: i32,
     /// Offset in the queue.
     pub queue_offset: i64,
     /// Transaction id, when the broker gives one.
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<MsgId>,
     /// The broker's region.
     pub region_id: String,
     /// Attempts it took (1 = no retry).

@@ -44,6 +44,7 @@ pub(crate) struct Attempt {
 }
 
 /// What a driver does next with a job.
+#[allow(clippy::large_enum_variant)] // lives for one step on the stack; a box would cost an allocation per send
 pub(crate) enum Plan {
     /// Fetch the route within this time ([`SendJob::fetch_route`]).
     Fetch(Duration),
@@ -165,7 +166,7 @@ impl<'a> SendJob<'a> {
     ) {
         let health = self
             .machine
-            .on_response(routing.broker_name(), latency, outcome);
+            .on_response(routing.shared_broker_name(), latency, outcome);
         report(core, routing.broker_name(), health);
     }
 

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use crate::error::{DecodeError, cut};
+use crate::text::{INLINE_ID, MsgId};
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
@@ -100,15 +101,28 @@ impl UniqIdGenerator {
         &self.prefix
     }
 
-    /// A new id for the time `now_ms` (ms since the Unix epoch).
-    pub fn next_id(&self, now_ms: i64) -> String {
-        let mut s = String::with_capacity(self.prefix.len() + 12);
-        self.write_next(now_ms, &mut s);
-        s
+    /// A new id for the time `now_ms` (ms since the Unix epoch). Does not allocate.
+    pub fn next_id(&self, now_ms: i64) -> MsgId {
+        let mut bytes = [0u8; INLINE_ID];
+        let p = self.prefix.len();
+        bytes[..p].copy_from_slice(self.prefix.as_bytes());
+        let tail = self.next_tail(now_ms);
+        for (i, b) in tail.iter().enumerate() {
+            bytes[p + 2 * i] = HEX_UPPER[usize::from(b >> 4)];
+            bytes[p + 2 * i + 1] = HEX_UPPER[usize::from(b & 15)];
+        }
+        MsgId::from_inline(bytes, p + 12)
     }
 
     /// Appends a new id for the time `now_ms` to `out`.
     pub fn write_next(&self, now_ms: i64, out: &mut String) {
+        let tail = self.next_tail(now_ms);
+        out.push_str(&self.prefix);
+        push_hex(out, &tail);
+    }
+
+    /// The varying part of the next id: time since the month began (4 bytes) and the counter (2).
+    fn next_tail(&self, now_ms: i64) -> [u8; 6] {
         let mut start = self.month_start.load(Ordering::Relaxed);
         if now_ms < start || now_ms >= self.next_month_start.load(Ordering::Relaxed) {
             let (s, next) = month_bounds_utc(now_ms);
@@ -121,9 +135,9 @@ impl UniqIdGenerator {
             diff = 0;
         }
         let count = self.counter.fetch_add(1, Ordering::Relaxed) as u16;
-        out.push_str(&self.prefix);
-        push_hex(out, &(diff as i32).to_be_bytes());
-        push_hex(out, &count.to_be_bytes());
+        let [t0, t1, t2, t3] = (diff as i32).to_be_bytes();
+        let [c0, c1] = count.to_be_bytes();
+        [t0, t1, t2, t3, c0, c1]
     }
 }
 
@@ -302,6 +316,15 @@ mod tests {
         assert_eq!(p.pid, 12345);
         assert_eq!(p.time_diff, 0x0011_2233);
         assert_eq!(p.counter, 1);
+    }
+
+    #[test]
+    fn next_id_is_write_next() {
+        let g = UniqIdGenerator::new("10.0.0.1".parse().unwrap(), 1, 2);
+        let mut s = String::new();
+        let (start, _) = month_bounds_utc(1_700_000_000_000);
+        g.write_next(start + 5, &mut s);
+        assert_eq!(g.next_id(start + 5), format!("{}0001", &s[..28]));
     }
 
     #[test]

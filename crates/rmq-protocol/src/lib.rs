@@ -48,6 +48,7 @@ pub mod message;
 mod reader;
 pub mod route;
 pub mod store;
+mod text;
 pub mod validate;
 
 pub use code::{LanguageCode, MqVersion, RequestCode, ResponseCode, SerializeType};
@@ -60,6 +61,7 @@ pub use map::StringMap;
 pub use message::Message;
 pub use route::TopicRouteData;
 pub use store::{MessageExt, decode_store_message};
+pub use text::{MsgId, Name};
 
 /// The name of the default topic whose route serves topics the broker will auto-create.
 pub const AUTO_CREATE_TOPIC: &str = "TBW102";

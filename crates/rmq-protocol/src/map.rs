@@ -1,12 +1,14 @@
 //! [`StringMap`]: the small string-to-string map behind a command's ext fields and a message's properties.
 //!
 //! Java uses a `HashMap<String, String>` for both, whose order means nothing. Here every entry lives in one
-//! contiguous text buffer with an index of ranges: building a SEND_MESSAGE_V2 header costs two allocations
-//! instead of two per field, lookups are a short linear scan (these maps hold a handful to a few dozen
+//! contiguous text buffer with an index of ranges kept inline up to 16 entries: building or decoding a
+//! SEND_MESSAGE_V2 header or a send response costs one allocation instead of two per field, lookups are a short linear scan (these maps hold a handful to a few dozen
 //! entries), and iteration follows insertion order so encoding is deterministic. Equality ignores order.
 
 use std::fmt;
 use std::ops::Range;
+
+use smallvec::SmallVec;
 
 /// An insertion-ordered map from string keys to string values, stored in one buffer.
 ///
@@ -25,10 +27,32 @@ use std::ops::Range;
 #[derive(Clone, Default)]
 pub struct StringMap {
     buf: String,
-    entries: Vec<(Range<usize>, Range<usize>)>,
+    /// Inline up to [`INLINE_ENTRIES`]: a V2 send header has 14 fields, a send response about 8.
+    entries: SmallVec<[Entry; INLINE_ENTRIES]>,
     /// One bit per [`key_bit`] of every live key: a clear bit proves a key absent without a scan, which
     /// makes building a header (distinct keys, one insert each) linear instead of quadratic.
     key_bits: u64,
+}
+
+/// Entries a map indexes without a heap allocation of its own.
+const INLINE_ENTRIES: usize = 16;
+
+/// One entry's place in the buffer: the key is `start..key_end`, the value `key_end..end`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    start: usize,
+    key_end: usize,
+    end: usize,
+}
+
+impl Entry {
+    fn key(self) -> Range<usize> {
+        self.start..self.key_end
+    }
+
+    fn value(self) -> Range<usize> {
+        self.key_end..self.end
+    }
 }
 
 /// A cheap 6-bit digest of a key for [`StringMap::key_bits`]. Odd multipliers keep single-character keys
@@ -51,7 +75,7 @@ impl StringMap {
     pub const fn new() -> Self {
         StringMap {
             buf: String::new(),
-            entries: Vec::new(),
+            entries: SmallVec::new_const(),
             key_bits: 0,
         }
     }
@@ -60,7 +84,7 @@ impl StringMap {
     pub fn with_capacity(entries: usize, text_bytes: usize) -> Self {
         StringMap {
             buf: String::with_capacity(text_bytes),
-            entries: Vec::with_capacity(entries),
+            entries: SmallVec::with_capacity(entries),
             key_bits: 0,
         }
     }
@@ -80,15 +104,13 @@ impl StringMap {
             return None;
         }
         let (buf, key) = (self.buf.as_bytes(), key.as_bytes());
-        self.entries
-            .iter()
-            .position(|(k, _)| &buf[k.clone()] == key)
+        self.entries.iter().position(|e| &buf[e.key()] == key)
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.position(key)
-            .map(|i| &self.buf[self.entries[i].1.clone()])
+            .map(|i| &self.buf[self.entries[i].value()])
     }
 
     /// Whether `key` is present.
@@ -104,22 +126,26 @@ impl StringMap {
     }
 
     fn remove_at(&mut self, i: usize) -> Range<usize> {
-        let (_, v) = self.entries.remove(i);
+        let removed = self.entries.remove(i);
         let buf = &self.buf;
         self.key_bits = self
             .entries
             .iter()
-            .fold(0, |bits, (k, _)| bits | key_bit(&buf[k.clone()]));
-        v
+            .fold(0, |bits, e| bits | key_bit(&buf[e.key()]));
+        removed.value()
     }
 
     /// Appends `key` and `value` as a new entry; the caller has removed any earlier `key`.
     fn push_entry(&mut self, key: &str, value: &str) {
-        let ks = self.buf.len();
+        let start = self.buf.len();
         self.buf.push_str(key);
-        let vs = self.buf.len();
+        let key_end = self.buf.len();
         self.buf.push_str(value);
-        self.entries.push((ks..vs, vs..self.buf.len()));
+        self.entries.push(Entry {
+            start,
+            key_end,
+            end: self.buf.len(),
+        });
         self.key_bits |= key_bit(key);
     }
 
@@ -160,7 +186,7 @@ impl StringMap {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         self.entries
             .iter()
-            .map(|(k, v)| (&self.buf[k.clone()], &self.buf[v.clone()]))
+            .map(|e| (&self.buf[e.key()], &self.buf[e.value()]))
     }
 
     /// The entries as bytes, in insertion order (no UTF-8 boundary checks; for encoders).
@@ -168,12 +194,12 @@ impl StringMap {
         let buf = self.buf.as_bytes();
         self.entries
             .iter()
-            .map(move |(k, v)| (&buf[k.clone()], &buf[v.clone()]))
+            .map(move |e| (&buf[e.key()], &buf[e.value()]))
     }
 
     /// Total bytes of live keys and values.
     pub fn text_len(&self) -> usize {
-        self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.entries.iter().map(|e| e.end - e.start).sum()
     }
 
     /// Replaced and removed entries leave their text behind; rebuild once that garbage dominates.

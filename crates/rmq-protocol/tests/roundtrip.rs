@@ -232,7 +232,7 @@ proptest! {
     ) {
         header_roundtrip(&GetRouteInfoRequestHeader { topic: s.0.clone(), accept_standard_json_only: n.4 });
         header_roundtrip(&SendMessageResponseHeader {
-            msg_id: s.0.clone(), queue_id: n.0, queue_offset: n.1, transaction_id: s.2.clone(),
+            msg_id: s.0.as_str().into(), queue_id: n.0, queue_offset: n.1, transaction_id: s.2.as_deref().map(Into::into),
             batch_uniq_id: s.3.clone(), recall_handle: s.4.clone(), region: s.5.clone(), trace_on: n.4,
         });
         header_roundtrip(&UnregisterClientRequestHeader { client_id: s.0.clone(), producer_group: s.2.clone(), consumer_group: s.3.clone() });

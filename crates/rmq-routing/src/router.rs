@@ -88,6 +88,11 @@ impl RoutingResult {
         &self.queue().broker_name
     }
 
+    /// The broker's name, shared with the route (cloning it copies no text).
+    pub fn shared_broker_name(&self) -> &Arc<str> {
+        &self.queue().broker_name
+    }
+
     /// The queue id.
     pub fn queue_id(&self) -> i32 {
         self.queue().queue_id

@@ -286,7 +286,7 @@ pub fn route_response(route: &TopicRouteData) -> RemotingCommand {
 pub fn send_ok(queue_id: i32, queue_offset: i64) -> RemotingCommand {
     let mut r = ok();
     SendMessageResponseHeader {
-        msg_id: format!("7F00000100002A9F{queue_offset:016X}"),
+        msg_id: format!("7F00000100002A9F{queue_offset:016X}").into(),
         queue_id,
         queue_offset,
         region: Some("DefaultRegion".into()),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rmq_it::{Cluster, unique_topic};
 use rmq_producer::{Producer, ProducerConfig, ProducerError, SendResult};
-use rmq_protocol::Message;
+use rmq_protocol::{Message, MsgId, Name};
 
 /// What became of one send.
 struct Outcome {
@@ -29,7 +29,7 @@ struct Outcome {
     at_ms: u64,
     /// `Ok`: the broker, the UNIQ_KEY and whether it was flagged possibly duplicated; `Err`: whether it
     /// was possibly stored.
-    result: Result<(String, String, bool), bool>,
+    result: Result<(Name, MsgId, bool), bool>,
 }
 
 fn record(out: &Mutex<Vec<Outcome>>, t0: Instant, r: &Result<SendResult, ProducerError>) {

@@ -7,6 +7,7 @@
 //! when `possibly_stored` is set, what broker health is told, and which error ends the send are decided
 //! here and nowhere else.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmq_protocol::RemotingCommand;
@@ -52,6 +53,7 @@ impl Policy {
 }
 
 /// What the driver does next.
+#[allow(clippy::large_enum_variant)] // lives for one step on the stack; a box would cost an allocation per send
 #[derive(Debug)]
 pub(crate) enum Step {
     /// The topic has no usable route: fetch it from the name servers within `timeout`, then call
@@ -72,6 +74,7 @@ pub(crate) enum Step {
 }
 
 /// What a successful send produced.
+#[allow(clippy::large_enum_variant)] // lives for one step on the stack; a box would cost an allocation per send
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Receipt {
     /// A broker stored the message and said so.
@@ -81,7 +84,7 @@ pub(crate) enum Receipt {
         /// The broker's answer.
         header: SendMessageResponseHeader,
         /// The broker that stored it.
-        broker: String,
+        broker: Arc<str>,
         /// Attempts made.
         attempts: u32,
         /// An earlier attempt may have stored the message too (it timed out or lost its connection after
@@ -267,7 +270,7 @@ impl SendMachine {
     /// broker health should be told.
     pub(crate) fn on_response(
         &mut self,
-        broker: &str,
+        broker: &Arc<str>,
         latency: Duration,
         outcome: Result<RemotingCommand, RemotingError>,
     ) -> Health {
@@ -278,7 +281,7 @@ impl SendMachine {
         let code = resp.response_code();
         let Some(status) = SendStatus::from_code(code) else {
             let err = ProducerError::Broker {
-                broker: broker.to_owned(),
+                broker: broker.to_string(),
                 code,
                 remark: resp.remark,
             };
@@ -296,7 +299,7 @@ impl SendMachine {
                 // duplicate it, so the send ends here, flagged as possibly stored.
                 self.possibly_stored = true;
                 self.end = Some(End::Fatal(ProducerError::BadResponse {
-                    broker: broker.to_owned(),
+                    broker: broker.to_string(),
                     code,
                     reason: e.to_string(),
                 }));
@@ -311,7 +314,7 @@ impl SendMachine {
             self.failed_attempt(
                 broker,
                 ProducerError::Broker {
-                    broker: broker.to_owned(),
+                    broker: broker.to_string(),
                     code,
                     remark: resp.remark,
                 },
@@ -321,7 +324,7 @@ impl SendMachine {
         self.end = Some(End::Ok(Receipt::Stored {
             status,
             header,
-            broker: broker.to_owned(),
+            broker: broker.clone(),
             attempts: self.made,
             possibly_duplicated: self.possibly_stored,
         }));

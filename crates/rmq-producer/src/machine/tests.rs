@@ -325,7 +325,7 @@ fn run(c: &Case, mutant: Option<Mutant>) -> Result<Vec<Seen>, TestCaseError> {
                     });
                     continue;
                 }
-                let broker = format!("broker-{round}");
+                let broker: std::sync::Arc<str> = format!("broker-{round}").into();
                 let latency = match ev {
                     Event::Timeout => timeout,
                     Event::Stored(_, ms)
@@ -342,12 +342,7 @@ fn run(c: &Case, mutant: Option<Mutant>) -> Result<Vec<Seen>, TestCaseError> {
                 if let Health::Failure(..) = health
                     && !m.is_over()
                 {
-                    prop_assert_eq!(
-                        m.avoid(),
-                        Some(broker.as_str()),
-                        "a retry avoids {}",
-                        broker
-                    );
+                    prop_assert_eq!(m.avoid(), Some(&*broker), "a retry avoids {}", broker);
                 }
             }
             Step::Done(r) => {

@@ -54,7 +54,12 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn str(&self, field: &'static str) -> Result<String, HeaderError> {
-        self.opt_str(field).ok_or(HeaderError::Missing {
+        self.str_ref(field).map(str::to_owned)
+    }
+
+    /// A required field, borrowed.
+    pub(crate) fn str_ref(&self, field: &'static str) -> Result<&'a str, HeaderError> {
+        self.ext.get(field).ok_or(HeaderError::Missing {
             header: self.header,
             field,
         })

@@ -4,6 +4,7 @@ use super::{CommandHeader, Fields, RequestHeader, put_opt, put_opt_int};
 use crate::code::RequestCode;
 use crate::error::HeaderError;
 use crate::map::StringMap;
+use crate::text::MsgId;
 
 /// `SendMessageRequestHeader` (V1 field names). [`SendMessageRequestHeaderV2`] carries the same fields
 /// under one-letter keys.
@@ -255,13 +256,13 @@ impl SendMessageRequestHeaderV2Ref<'_> {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SendMessageResponseHeader {
     /// The broker's offset msgId (comma-separated for a batch).
-    pub msg_id: String,
+    pub msg_id: MsgId,
     /// The queue the broker stored into.
     pub queue_id: i32,
     /// Logical offset in that queue.
     pub queue_offset: i64,
     /// Transaction id (the message's UNIQ_KEY for half messages).
-    pub transaction_id: Option<String>,
+    pub transaction_id: Option<MsgId>,
     /// The batch's UNIQ_KEY for inner-batch topics.
     pub batch_uniq_id: Option<String>,
     /// Recall handle (5.3+).
@@ -289,10 +290,10 @@ impl CommandHeader for SendMessageResponseHeader {
     fn read_fields(ext: &StringMap) -> Result<Self, HeaderError> {
         let f = Fields::new(ext, "SendMessageResponseHeader");
         Ok(SendMessageResponseHeader {
-            msg_id: f.str("msgId")?,
+            msg_id: MsgId::new(f.str_ref("msgId")?),
             queue_id: f.i32("queueId")?,
             queue_offset: f.i64("queueOffset")?,
-            transaction_id: f.opt_str("transactionId"),
+            transaction_id: ext.get("transactionId").map(MsgId::new),
             batch_uniq_id: f.opt_str("batchUniqId"),
             recall_handle: f.opt_str("recallHandle"),
             region: f.opt_str("MSG_REGION"),
