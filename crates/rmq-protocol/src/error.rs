@@ -198,6 +198,12 @@ pub enum ValidationError {
     /// The producer group is empty or only whitespace.
     #[error("producer group is blank")]
     BlankGroup,
+    /// A namespace is blank, longer than 64 characters, or has a character outside `a-zA-Z0-9_-`.
+    #[error("namespace {ns:?} is invalid: use 1 to 64 characters of a-zA-Z0-9_-")]
+    Namespace {
+        /// The namespace (cut to 64 characters).
+        ns: String,
+    },
     /// The producer group is longer than the limit.
     #[error("producer group {group:?} is {len} characters long; the limit is {max}")]
     GroupTooLong {

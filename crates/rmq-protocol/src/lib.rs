@@ -36,6 +36,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod batch;
 pub mod code;
 mod command;
@@ -45,6 +46,7 @@ pub mod header;
 pub mod id;
 mod map;
 pub mod message;
+pub mod namespace;
 mod reader;
 pub mod route;
 pub mod store;

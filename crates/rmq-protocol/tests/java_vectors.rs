@@ -319,3 +319,37 @@ fn flags_of_responses_and_oneway() {
     c = RemotingCommand::response_to(&c, rmq_protocol::ResponseCode::SUCCESS, None);
     assert_eq!(c.flag, 1);
 }
+
+/// The text after the last `=` or `: ` of the line starting with `prefix`.
+fn value_of(text: &str, prefix: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no vector line starting with {prefix:?}"));
+    let after = line.rsplit("Signature=").next().unwrap();
+    after.rsplit(": ").next().unwrap().trim().to_owned()
+}
+
+#[test]
+fn acl_signatures_match_aclsigner() {
+    use rmq_protocol::acl::{Credentials, sign, signature};
+    let mut m = StringMap::new();
+    m.insert("content", "RocketMQ");
+    assert_eq!(
+        signature(&m, b"", "12345678"),
+        value_of(JAVA, "AclSignerTest vector")
+    );
+    let creds = Credentials::new("ak", "sk").unwrap();
+    let route = |body: &'static [u8]| {
+        let mut r = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC)
+            .with_body(Bytes::from_static(body));
+        r.ext_fields.insert("topic", "TopicTest");
+        sign(&mut r, &creds);
+        r.ext_fields.get("Signature").unwrap().to_owned()
+    };
+    assert_eq!(
+        route(b""),
+        value_of(JAVA, "ACL content string for route request")
+    );
+    assert_eq!(route(b"Hello"), value_of(JAVA, "ACL same fields + body"));
+}
