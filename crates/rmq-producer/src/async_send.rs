@@ -186,7 +186,7 @@ pub(crate) fn start(
         let prepared = core.requests().prepare(message)?;
         let ticket = core.in_flight().acquire(
             prepared.uniq_key(),
-            prepared.topic(),
+            prepared.user_topic(),
             started,
             wait_for_room.then_some(started + timeout),
         )?;

@@ -1,9 +1,11 @@
 //! [`ProducerConfig`]: every setting of the producer, its default, and its validation.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rmq_protocol::validate;
+use rmq_protocol::acl::Credentials;
+use rmq_protocol::{namespace, validate};
 use rmq_remoting::RemotingConfig;
 use rmq_routing::{HealthPolicy, RoutingStrategy};
 
@@ -64,6 +66,14 @@ pub struct ProducerConfig {
     /// brokers behind NAT or in containers. Applied to every route fetched, so sends, heartbeats and
     /// [`crate::Producer::topic_route`] all use the dialed address. Default empty.
     pub broker_addr_override: BTreeMap<String, String>,
+    /// ACL credentials: every request (to brokers and name servers) is signed with them as the Java
+    /// client's `AclClientRPCHook` signs, which ACL 1.0 (4.x brokers with `aclEnable`) and ACL 2.0 (5.x
+    /// with `authenticationEnabled`) both check. Default none. `Debug` shows the access key only.
+    pub credentials: Option<Credentials>,
+    /// Namespace: topics and the producer group go on the wire as `namespace%name` (system topics left
+    /// alone), every message carries `INSTANCE_ID`, and results name the topic without it, as the Java
+    /// client's `setNamespace`. Default none.
+    pub namespace: Option<String>,
 }
 
 impl Default for ProducerConfig {
@@ -91,6 +101,8 @@ impl Default for ProducerConfig {
             async_send_block: true,
             remoting: RemotingConfig::default(),
             broker_addr_override: BTreeMap::new(),
+            credentials: None,
+            namespace: None,
         }
     }
 }
@@ -115,13 +127,37 @@ impl ProducerConfig {
             .collect()
     }
 
+    /// `name` (a topic or group) as it goes on the wire: in [`ProducerConfig::namespace`] when one is set.
+    pub fn wire_name<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        match &self.namespace {
+            Some(ns) => namespace::wrap(ns, name),
+            None => Cow::Borrowed(name),
+        }
+    }
+
+    /// `name` as the caller knows it: without [`ProducerConfig::namespace`].
+    pub fn user_name<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        match &self.namespace {
+            Some(ns) => namespace::unwrap(ns, name),
+            None => Cow::Borrowed(name),
+        }
+    }
+
     /// Checks every setting; the error names the field and why.
     pub fn validate(&self) -> Result<(), ProducerError> {
         let bad =
             |field: &'static str, why: String| Err(ProducerError::Config { field, reason: why });
-        validate::producer_group(&self.producer_group).map_err(|e| ProducerError::Config {
-            field: "producer_group",
-            reason: e.to_string(),
+        if let Some(ns) = &self.namespace {
+            namespace::validate(ns).map_err(|e| ProducerError::Config {
+                field: "namespace",
+                reason: e.to_string(),
+            })?;
+        }
+        validate::producer_group(&self.wire_name(&self.producer_group)).map_err(|e| {
+            ProducerError::Config {
+                field: "producer_group",
+                reason: e.to_string(),
+            }
         })?;
         let list = self.namesrv_list();
         if list.is_empty() {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use rmq_protocol::UniqIdGenerator;
-use rmq_remoting::RemotingClient;
+use rmq_protocol::acl::Credentials;
+use rmq_protocol::{RemotingCommand, UniqIdGenerator};
+use rmq_remoting::{RemotingClient, RpcHook};
 use rmq_routing::{HealthPolicy, HealthRegistry, MessageRouter, RouterConfig, TopicBrokerMapping};
 
 use crate::config::ProducerConfig;
@@ -22,6 +23,16 @@ use crate::workers::{JobQueue, Workers};
 const CREATED: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPED: u8 = 2;
+
+/// Signs every request with the producer's credentials. It is the only hook a producer adds, so nothing
+/// changes a request after it is signed.
+struct Signer(Credentials);
+
+impl RpcHook for Signer {
+    fn before_request(&self, _addr: &str, request: &mut RemotingCommand) {
+        rmq_protocol::acl::sign(request, &self.0);
+    }
+}
 
 /// The shared state of one producer.
 #[derive(Debug)]
@@ -53,6 +64,9 @@ impl Core {
             .clone()
             .unwrap_or_else(|| format!("{}@{pid}#{nanos}", config.client_ip));
         let remoting = RemotingClient::new(config.remoting.clone())?;
+        if let Some(credentials) = &config.credentials {
+            remoting.add_hook(Arc::new(Signer(credentials.clone())));
+        }
         let health = HealthRegistry::new(
             HealthPolicy {
                 latency_fault_tolerance: config.send_latency_enable,
@@ -79,7 +93,7 @@ impl Core {
             in_flight: InFlight::new(config.async_send_semaphore),
             heartbeats: Heartbeats::new(
                 &client_id,
-                &config.producer_group,
+                &config.wire_name(&config.producer_group),
                 config.mq_client_api_timeout,
                 counters.clone(),
             ),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use rmq_protocol::acl::Refusal;
 use rmq_protocol::{ResponseCode, ValidationError};
 use rmq_remoting::RemotingError;
 use rmq_routing::RouteError;
@@ -42,6 +43,21 @@ pub enum ProducerError {
         /// The broker's name.
         broker: String,
         /// The response code.
+        code: ResponseCode,
+        /// The broker's remark.
+        remark: Option<String>,
+    },
+    /// The broker refused the request on ACL grounds: authentication (no or unknown access key, a wrong
+    /// signature, a disabled user) or permission (the user may not publish to this topic). Nothing was
+    /// stored; the send is not retried on another broker (they share the ACL) and the broker's health is
+    /// not marked down. The remark is the broker's; it never holds the secret key.
+    #[error("broker {broker} refused the request: {refusal}: {}", remark.as_deref().unwrap_or("(no remark)"))]
+    Denied {
+        /// The broker's name.
+        broker: String,
+        /// Authentication or permission.
+        refusal: Refusal,
+        /// The response code (16 on 5.x, 1 on 4.x).
         code: ResponseCode,
         /// The broker's remark.
         remark: Option<String>,
@@ -91,6 +107,15 @@ pub enum ProducerError {
 }
 
 impl ProducerError {
+    /// The ACL refusal behind this error, if it is one (also as the last failure of several attempts).
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ProducerError::Denied { refusal, .. } => Some(*refusal),
+            ProducerError::AttemptsExhausted { last, .. } => last.refusal(),
+            _ => None,
+        }
+    }
+
     /// Whether the failure was a timeout (of the whole send or of its last attempt).
     pub fn is_timeout(&self) -> bool {
         match self {

@@ -1,5 +1,6 @@
 //! Shared names: one `Arc<str>` per topic a producer sends to, handed to every prepared message, result
-//! and in-flight entry of that topic, so a send copies no topic text.
+//! and in-flight entry of that topic, so a send copies no topic text (and, with a namespace, one wrapped
+//! name per topic).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,18 +19,23 @@ pub(crate) struct Names {
 impl Names {
     /// The shared copy of `name` (made on first use).
     pub(crate) fn get(&self, name: &str) -> Arc<str> {
-        if let Some(n) = self.map.read().get(name) {
+        self.get_or(name, || Arc::from(name))
+    }
+
+    /// The name kept for `key`, made by `make` on first use.
+    pub(crate) fn get_or(&self, key: &str, make: impl FnOnce() -> Arc<str>) -> Arc<str> {
+        if let Some(n) = self.map.read().get(key) {
             return n.clone();
         }
         let mut map = self.map.write();
-        if let Some(n) = map.get(name) {
+        if let Some(n) = map.get(key) {
             return n.clone();
         }
         if map.len() >= MAX_NAMES {
             map.clear();
         }
-        let n: Arc<str> = Arc::from(name);
-        map.insert(name.into(), n.clone());
+        let n = make();
+        map.insert(key.into(), n.clone());
         n
     }
 }

@@ -347,6 +347,7 @@ impl Producer {
     /// `broker_addr_override`), and whether it is the TBW102 route standing in for a topic the broker
     /// will create on the first send.
     pub fn topic_route(&self, topic: &str) -> Result<(Arc<TopicRouteData>, bool), ProducerError> {
+        let topic = &*self.config().wire_name(topic);
         self.ensure_route(topic)?;
         let mapping = self.core().router().mapping();
         let route = mapping
@@ -363,12 +364,13 @@ impl Producer {
 
     /// The queues `topic` can be sent to (fetching its route if needed), for [`Producer::send_to_queue`].
     pub fn fetch_publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ProducerError> {
-        self.ensure_route(topic)?;
+        let wire = self.config().wire_name(topic);
+        self.ensure_route(&wire)?;
         let queues =
             self.core()
                 .router()
                 .mapping()
-                .with_available_queues(topic, Instant::now(), |info| {
+                .with_available_queues(&wire, Instant::now(), |info| {
                     info.queues
                         .iter()
                         .map(|q| MessageQueue {

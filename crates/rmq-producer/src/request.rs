@@ -33,16 +33,24 @@ pub(crate) struct Prepared {
     properties: String,
     body: Bytes,
     sys_flag: i32,
+    /// The topic on the wire (in the namespace, if any).
     topic: Arc<str>,
+    /// The topic as the caller named it.
+    user_topic: Arc<str>,
     flag: i32,
     /// The body is a batch of messages (SEND_BATCH_MESSAGE).
     batch: bool,
 }
 
 impl Prepared {
-    /// The topic it goes to.
+    /// The topic it goes to, as sent (in the namespace, if any).
     pub(crate) fn topic(&self) -> &Arc<str> {
         &self.topic
+    }
+
+    /// The topic as the caller named it.
+    pub(crate) fn user_topic(&self) -> &Arc<str> {
+        &self.user_topic
     }
 
     /// Its UNIQ_KEY (a batch: its messages' keys, comma-separated).
@@ -55,8 +63,11 @@ impl Prepared {
 #[derive(Debug)]
 pub(crate) struct Requests {
     ids: UniqIdGenerator,
-    /// Topic names shared by prepared messages and results.
+    /// Topic names shared by prepared messages and results, as the caller names them.
     topics: Names,
+    /// The caller's topic names → the names on the wire (used only with a namespace).
+    wire_topics: Names,
+    namespace: Option<String>,
     group: String,
     default_topic_queue_nums: i32,
     compress_over: usize,
@@ -74,22 +85,54 @@ impl Requests {
         Requests {
             ids,
             topics: Names::default(),
-            group: config.producer_group.clone(),
+            wire_topics: Names::default(),
+            namespace: config.namespace.clone(),
+            group: config.wire_name(&config.producer_group).into_owned(),
             default_topic_queue_nums: config.default_topic_queue_nums,
             compress_over: config.compress_msg_body_over,
             max_message_size: config.max_message_size,
         }
     }
 
-    /// Validates `message` and makes it ready: UNIQ_KEY added unless it has one, body compressed when
-    /// large enough and when that helps.
+    /// The caller's `topic` and its name on the wire (the same name without a namespace), shared.
+    fn topic_names(&self, topic: &str) -> Result<(Arc<str>, Arc<str>), ProducerError> {
+        let user = self.topics.get(topic);
+        let Some(ns) = &self.namespace else {
+            return Ok((user.clone(), user));
+        };
+        let wire = self.wire_topics.get_or(topic, || {
+            Arc::from(&*rmq_protocol::namespace::wrap(ns, topic))
+        });
+        validate::topic(&wire)?;
+        Ok((wire, user))
+    }
+
+    /// Room the namespace's `INSTANCE_ID` property takes in the properties.
+    fn instance_room(&self) -> usize {
+        self.namespace
+            .as_ref()
+            .map_or(0, |ns| property::INSTANCE_ID.len() + ns.len() + 2)
+    }
+
+    /// Validates `message` and makes it ready: UNIQ_KEY added unless it has one (and `INSTANCE_ID` with
+    /// a namespace), body compressed when large enough and when that helps.
     pub(crate) fn prepare(&self, message: &Message) -> Result<Prepared, ProducerError> {
-        validate::message(message, self.max_message_size, UNIQ_ROOM)?;
+        let extra = UNIQ_ROOM + self.instance_room();
+        validate::message(message, self.max_message_size, extra)?;
+        let (topic, user_topic) = self.topic_names(&message.topic)?;
         // The caller's properties, then UNIQ_KEY when they lack one: what encoding a copy with the key
         // inserted would give, without the copy.
         let mut properties =
-            String::with_capacity(encoded_properties_len(&message.properties) + UNIQ_ROOM);
-        encode_properties(&message.properties, &mut properties);
+            String::with_capacity(encoded_properties_len(&message.properties) + extra);
+        match &self.namespace {
+            // Java sets INSTANCE_ID on every message of a namespaced producer, replacing the caller's.
+            Some(ns) if message.properties.get(property::INSTANCE_ID) != Some(ns) => {
+                let mut props = message.properties.clone();
+                props.insert(property::INSTANCE_ID, ns);
+                encode_properties(&props, &mut properties);
+            }
+            _ => encode_properties(&message.properties, &mut properties),
+        }
         let uniq_key = match message.uniq_key() {
             Some(k) => MsgId::new(k),
             None => {
@@ -123,7 +166,8 @@ impl Requests {
             properties,
             body,
             sys_flag,
-            topic: self.topics.get(&message.topic),
+            topic,
+            user_topic,
             flag: message.flag,
             batch: false,
         })
@@ -136,10 +180,13 @@ impl Requests {
     /// checked) append the batch's properties to every message, so every message would be stored under
     /// the batch's UNIQ_KEY and lose its own. Ordinary batches have no other use for it.
     pub(crate) fn prepare_batch(&self, messages: &[Message]) -> Result<Prepared, ProducerError> {
+        let (topic, user_topic) =
+            self.topic_names(messages.first().map_or("", |m| m.topic.as_str()))?;
         let mut stamped = Vec::with_capacity(messages.len());
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
             let mut m = m.clone();
+            m.topic = topic.to_string();
             let id = match m.uniq_key() {
                 Some(k) => k.to_owned(),
                 None => {
@@ -158,6 +205,9 @@ impl Requests {
             property::WAIT_STORE_MSG_OK,
             messages.first().is_none_or(Message::wait_store_ok),
         );
+        if let Some(ns) = &self.namespace {
+            props.insert(property::INSTANCE_ID, ns);
+        }
         let mut properties = String::new();
         rmq_protocol::message::encode_properties(&props, &mut properties);
         Ok(Prepared {
@@ -165,9 +215,8 @@ impl Requests {
             properties,
             body,
             sys_flag: 0,
-            topic: self
-                .topics
-                .get(messages.first().map_or("", |m| m.topic.as_str())),
+            topic,
+            user_topic,
             flag: 0,
             batch: true,
         })
@@ -217,7 +266,7 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             status,
             msg_id: p.uniq_key,
             offset_msg_id: h.msg_id,
-            topic: Name::from(p.topic),
+            topic: Name::from(p.user_topic),
             broker_name: Name::from(broker),
             queue_id: h.queue_id,
             queue_offset: h.queue_offset,

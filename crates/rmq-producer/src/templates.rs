@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use rmq_protocol::acl::Credentials;
 use rmq_routing::RoutingStrategy;
 
 use crate::config::ProducerConfig;
@@ -103,6 +104,10 @@ pub const ENV_VARS: &[&str] = &[
     "RMQ_ASYNC_SEND_SEMAPHORE",
     "RMQ_BATCH_SIZE",
     "RMQ_BROKER_ADDR_OVERRIDE",
+    "RMQ_NAMESPACE",
+    "RMQ_ACCESS_KEY",
+    "RMQ_SECRET_KEY",
+    "RMQ_SECURITY_TOKEN",
 ];
 
 fn parse<T: std::str::FromStr>(
@@ -175,6 +180,58 @@ impl ProducerConfig {
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ProducerError> {
+        self.apply_plain_env(&lookup)?;
+        self.apply_credentials_env(&lookup)
+    }
+
+    /// `RMQ_ACCESS_KEY` with `RMQ_SECRET_KEY` (either alone replaces that part of credentials already
+    /// set), and `RMQ_SECURITY_TOKEN`. The error never includes a value.
+    fn apply_credentials_env(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ProducerError> {
+        let (ak, sk, token) = (
+            lookup("RMQ_ACCESS_KEY"),
+            lookup("RMQ_SECRET_KEY"),
+            lookup("RMQ_SECURITY_TOKEN"),
+        );
+        let bad = |field: &'static str, reason: String| ProducerError::Config { field, reason };
+        let creds = match (ak, sk, &self.credentials) {
+            (None, None, _) => self.credentials.clone(),
+            (Some(ak), Some(sk), _) => {
+                Some(Credentials::new(ak, sk).map_err(|e| bad("credentials", e.to_string()))?)
+            }
+            (Some(_), None, None) => {
+                return Err(bad("RMQ_ACCESS_KEY", "set without RMQ_SECRET_KEY".into()));
+            }
+            (None, Some(_), None) => {
+                return Err(bad("RMQ_SECRET_KEY", "set without RMQ_ACCESS_KEY".into()));
+            }
+            (ak, sk, Some(old)) => Some(
+                old.replaced(ak, sk)
+                    .map_err(|e| bad("credentials", e.to_string()))?,
+            ),
+        };
+        self.credentials = match (creds, token) {
+            (Some(c), Some(t)) => Some(
+                c.with_security_token(t)
+                    .map_err(|e| bad("RMQ_SECURITY_TOKEN", e.to_string()))?,
+            ),
+            (None, Some(_)) => {
+                return Err(bad(
+                    "RMQ_SECURITY_TOKEN",
+                    "set without RMQ_ACCESS_KEY and RMQ_SECRET_KEY".into(),
+                ));
+            }
+            (c, None) => c,
+        };
+        Ok(())
+    }
+
+    fn apply_plain_env(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ProducerError> {
         let ms = |var: &'static str, v: &str| {
             parse::<u64>(var, v, "a number of milliseconds").map(Duration::from_millis)
         };
@@ -226,6 +283,9 @@ impl ProducerConfig {
                 "RMQ_BROKER_ADDR_OVERRIDE" => {
                     self.broker_addr_override = parse_override(var, &v)?;
                 }
+                "RMQ_NAMESPACE" => self.namespace = Some(v),
+                // Credentials are put together after the loop: the keys come in two variables.
+                "RMQ_ACCESS_KEY" | "RMQ_SECRET_KEY" | "RMQ_SECURITY_TOKEN" => {}
                 _ => {
                     return Err(ProducerError::Config {
                         field: var,
@@ -434,13 +494,22 @@ mod tests {
                 "RMQ_BROKER_ADDR_OVERRIDE",
                 "10.0.0.1:10911=127.0.0.1:30911; 10.0.0.2:10911=127.0.0.1:30912",
             ),
+            ("RMQ_NAMESPACE", "nsA"),
+            ("RMQ_ACCESS_KEY", "other-ak"),
+            ("RMQ_SECRET_KEY", "other-sk"),
+            ("RMQ_SECURITY_TOKEN", "tok"),
         ];
         assert_eq!(values.len(), ENV_VARS.len());
+        // Credentials already set, so each credential variable alone changes them.
+        let base = ProducerConfig {
+            credentials: Some(Credentials::new("ak", "sk").unwrap()),
+            ..ProducerConfig::default()
+        };
         for (var, value) in values {
             assert!(ENV_VARS.contains(&var), "{var}");
-            let mut c = ProducerConfig::default();
+            let mut c = base.clone();
             c.apply_env_from(env(&[(var, value)])).unwrap();
-            assert_ne!(c, ProducerConfig::default(), "{var} was not read");
+            assert_ne!(c, base, "{var} was not read");
         }
         let mut c = ProducerConfig::default();
         c.apply_env_from(env(&[("RMQ_BATCH_SIZE", "7")])).unwrap();
@@ -456,6 +525,42 @@ mod tests {
             .apply_env_from(env(&[("RMQ_BROKER_ADDR_OVERRIDE", "a:1")]))
             .unwrap_err();
         assert!(e.to_string().contains("advertised=dial"), "{e}");
+    }
+
+    #[test]
+    fn credentials_from_the_environment() {
+        let mut c = ProducerConfig::default();
+        c.apply_env_from(env(&[
+            ("RMQ_ACCESS_KEY", "ak1"),
+            ("RMQ_SECRET_KEY", "very-secret"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.credentials.as_ref().map(Credentials::access_key),
+            Some("ak1")
+        );
+        assert!(!format!("{c:?}").contains("very-secret"));
+        for (vars, field) in [
+            (&[("RMQ_ACCESS_KEY", "ak")][..], "RMQ_ACCESS_KEY"),
+            (&[("RMQ_SECRET_KEY", "very-secret")][..], "RMQ_SECRET_KEY"),
+            (
+                &[("RMQ_SECURITY_TOKEN", "very-secret")][..],
+                "RMQ_SECURITY_TOKEN",
+            ),
+            (
+                &[("RMQ_ACCESS_KEY", ""), ("RMQ_SECRET_KEY", "very-secret")][..],
+                "credentials",
+            ),
+        ] {
+            let e = ProducerConfig::default()
+                .apply_env_from(env(vars))
+                .unwrap_err();
+            assert!(
+                matches!(&e, ProducerError::Config { field: f, .. } if *f == field),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("very-secret"), "{e}");
+        }
     }
 
     #[test]

@@ -94,6 +94,21 @@ impl Credentials {
         Ok(self)
     }
 
+    /// These credentials with the access key and/or the secret key replaced (`None`: kept); the token is
+    /// kept.
+    pub fn replaced(
+        &self,
+        access_key: Option<String>,
+        secret_key: Option<String>,
+    ) -> Result<Credentials, CredentialsError> {
+        let mut c = Credentials::new(
+            access_key.unwrap_or_else(|| self.access_key.clone()),
+            secret_key.unwrap_or_else(|| self.secret_key.clone()),
+        )?;
+        c.security_token = self.security_token.clone();
+        Ok(c)
+    }
+
     /// The access key.
     pub fn access_key(&self) -> &str {
         &self.access_key
@@ -162,13 +177,23 @@ pub enum Refusal {
     Permission,
 }
 
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::Authentication => "authentication failed",
+            Refusal::Permission => "permission denied",
+        })
+    }
+}
+
 /// Whether a response is an ACL refusal, and which kind. 5.x (ACL 2.0) answers code 16 NO_PERMISSION with
 /// the bare message; 4.x (ACL 1.0) answers code 1 SYSTEM_ERROR with a remark that starts with
 /// `org.apache.rocketmq.acl.common.AclException`. Other codes and remarks are not refusals.
 pub fn refusal(code: ResponseCode, remark: Option<&str>) -> Option<Refusal> {
     let remark = remark.unwrap_or("");
     let permission = |r: &str| {
-        r.contains("has no permission") || r.contains("No default permission")
+        r.contains("has no permission")
+            || r.contains("No default permission")
             || r.contains("No permission for")
     };
     if code == ResponseCode::SYSTEM_ERROR {
@@ -295,22 +320,35 @@ mod tests {
         let v1 = |m: &str| {
             refusal(
                 ResponseCode::SYSTEM_ERROR,
-                Some(&format!("org.apache.rocketmq.acl.common.AclException: {m}, org.apache.rocketmq.acl.plain.PlainPermissionManager.validate(PlainPermissionManager.java:683)")),
+                Some(&format!(
+                    "org.apache.rocketmq.acl.common.AclException: {m}, org.apache.rocketmq.acl.plain.PlainPermissionManager.validate(PlainPermissionManager.java:683)"
+                )),
             )
         };
-        assert_eq!(v1("Check signature failed for accessKey=producer1"), Some(Authentication));
+        assert_eq!(
+            v1("Check signature failed for accessKey=producer1"),
+            Some(Authentication)
+        );
         assert_eq!(v1("No accessKey is configured"), Some(Authentication));
         assert_eq!(v1("No acl config for nobody12"), Some(Authentication));
-        assert_eq!(v1("No default permission for topic:TopicOther"), Some(Permission));
+        assert_eq!(
+            v1("No default permission for topic:TopicOther"),
+            Some(Permission)
+        );
         let v2 = |m: &str| refusal(ResponseCode::NO_PERMISSION, Some(m));
         assert_eq!(v2("username cannot be null."), Some(Authentication));
         assert_eq!(v2("User:nobody is not found."), Some(Authentication));
         assert_eq!(v2("check signature failed."), Some(Authentication));
         assert_eq!(
-            v2("User:producer1 has no permission to access Topic:TopicOther from 127.0.0.1, the decision is deny."),
+            v2(
+                "User:producer1 has no permission to access Topic:TopicOther from 127.0.0.1, the decision is deny."
+            ),
             Some(Permission)
         );
-        assert_eq!(refusal(ResponseCode::SYSTEM_ERROR, Some("store error")), None);
+        assert_eq!(
+            refusal(ResponseCode::SYSTEM_ERROR, Some("store error")),
+            None
+        );
         assert_eq!(refusal(ResponseCode::SYSTEM_ERROR, None), None);
         assert_eq!(refusal(ResponseCode::SUCCESS, None), None);
     }

@@ -40,7 +40,9 @@ const SYSTEM_TOPICS: &[&str] = &[
 
 /// Whether `name` is a system topic or group, which no namespace applies to.
 pub fn is_system(name: &str) -> bool {
-    SYSTEM_TOPICS.contains(&name) || name.starts_with("rmq_sys_") || name.starts_with("CID_RMQ_SYS_")
+    SYSTEM_TOPICS.contains(&name)
+        || name.starts_with("rmq_sys_")
+        || name.starts_with("CID_RMQ_SYS_")
 }
 
 /// `name` without a retry or DLQ prefix, and that prefix.

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmq_protocol::RemotingCommand;
 use rmq_protocol::header::SendMessageResponseHeader;
+use rmq_protocol::{RemotingCommand, acl};
 use rmq_remoting::RemotingError;
 use rmq_routing::{FailureKind, RouteError};
 
@@ -153,6 +153,8 @@ pub(crate) enum Mutant {
     ForgetPossiblyStored,
     /// A retry does not avoid the broker that failed.
     NoAvoid,
+    /// An ACL refusal is handled as the broker code it is (Java retries codes 1 and 16).
+    RetryDenied,
 }
 
 impl SendMachine {
@@ -280,6 +282,19 @@ impl SendMachine {
         };
         let code = resp.response_code();
         let Some(status) = SendStatus::from_code(code) else {
+            if let Some(refusal) = acl::refusal(code, resp.remark.as_deref())
+                && !self.is(Mutant::RetryDenied)
+            {
+                // Every broker checks the same users and ACLs: another attempt would be refused too,
+                // and the broker is not ill.
+                self.end = Some(End::Fatal(ProducerError::Denied {
+                    broker: broker.to_string(),
+                    refusal,
+                    code,
+                    remark: resp.remark,
+                }));
+                return Health::Nothing;
+            }
             let err = ProducerError::Broker {
                 broker: broker.to_string(),
                 code,

@@ -29,6 +29,9 @@ enum Event {
     Retryable(u64),
     /// A code no retry fixes (MESSAGE_ILLEGAL).
     Fatal(u64),
+    /// An ACL refusal (code 16 on 5.x, or code 1 with an AclException on 4.x; both retryable codes to
+    /// Java).
+    Denied(bool),
     /// No answer within the attempt's time.
     Timeout,
     /// The connection died after the request was written.
@@ -54,6 +57,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => ms.clone().prop_map(Event::BadHeader),
         4 => ms.clone().prop_map(Event::Retryable),
         1 => ms.clone().prop_map(Event::Fatal),
+        1 => any::<bool>().prop_map(Event::Denied),
         3 => Just(Event::Timeout),
         2 => ms.clone().prop_map(Event::Lost),
         2 => ms.clone().prop_map(Event::Refused),
@@ -191,6 +195,11 @@ fn model(c: &Case) -> Vec<Seen> {
                 seen.push(Seen::Health(Health::Nothing));
                 break fatal("broker", sent, ps);
             }
+            Event::Denied(_) => {
+                // Not retried, not the broker's ill health.
+                seen.push(Seen::Health(Health::Nothing));
+                break fatal("denied", sent, ps);
+            }
             Event::Timeout => {
                 seen.push(Seen::Health(Health::Failure(FailureKind::Timeout, timeout)));
                 t += timeout;
@@ -239,6 +248,14 @@ fn response(ev: &Event) -> Result<RemotingCommand, RemotingError> {
         Event::BadHeader(_) => Ok(error(ResponseCode::SUCCESS, "no header")),
         Event::Retryable(_) => Ok(error(ResponseCode::SYSTEM_BUSY, "busy")),
         Event::Fatal(_) => Ok(error(ResponseCode::MESSAGE_ILLEGAL, "illegal")),
+        Event::Denied(true) => Ok(error(
+            ResponseCode::NO_PERMISSION,
+            "check signature failed.",
+        )),
+        Event::Denied(false) => Ok(error(
+            ResponseCode::SYSTEM_ERROR,
+            "org.apache.rocketmq.acl.common.AclException: No default permission for topic:T, x.y(Z.java:1)",
+        )),
         Event::Timeout => Err(RemotingError::Timeout {
             addr,
             opaque: 1,
@@ -268,6 +285,7 @@ fn kind(e: &ProducerError) -> &'static str {
         }
         ProducerError::Broker { .. } => "broker",
         ProducerError::BadResponse { .. } => "bad-response",
+        ProducerError::Denied { .. } => "denied",
         ProducerError::RouteNotFound { .. } => "route-not-found",
         ProducerError::Route(_) => "route",
         ProducerError::Remoting(RemotingError::Shutdown) => "shutdown",
@@ -409,6 +427,7 @@ fn the_model_test_catches_every_mutant() {
         Mutant::RetryFatal,
         Mutant::ForgetPossiblyStored,
         Mutant::NoAvoid,
+        Mutant::RetryDenied,
     ] {
         let mut runner = TestRunner::new(Config {
             cases: 2000,
