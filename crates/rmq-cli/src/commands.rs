@@ -16,7 +16,9 @@ pub(crate) fn describe(e: &ProducerError) -> String {
         ProducerError::Broker { .. } | ProducerError::BadResponse { .. } => "broker",
         ProducerError::AttemptsExhausted { .. } => "attempts exhausted",
         ProducerError::Overloaded { .. } => "overloaded",
-        _ => "remoting",
+        ProducerError::Denied { .. } => "access",
+        ProducerError::Remoting(_) => "remoting",
+        _ => "send",
     };
     format!("{kind} error: {e}")
 }

@@ -1,13 +1,15 @@
 //! `rmq`: send messages, show routes, and benchmark producing against Apache RocketMQ.
 //!
 //! The name server comes from `--namesrv`, else `NAMESRV_ADDR` / `RMQ_NAMESRV_ADDR`, else 127.0.0.1:9876.
-//! Usage errors exit with 2, failed operations with 1.
+//! Credentials come from `--access-key` / `--secret-key` or `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY`; the secret
+//! is never printed (not in `--help`, errors or output). Usage errors exit with 2, failed operations with 1.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use rmq::prelude::ProducerConfig;
+use rmq::protocol::acl::Credentials;
 
 mod bench;
 mod commands;
@@ -32,8 +34,31 @@ struct Cli {
         value_name = "ADVERTISED=DIAL"
     )]
     broker_addr_override: Option<String>,
+    /// ACL access key (a 5.x user name); needs `--secret-key`.
+    #[arg(long, global = true, env = "RMQ_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// ACL secret key (a 5.x user's password); needs `--access-key`. Never printed.
+    #[arg(long, global = true, env = "RMQ_SECRET_KEY", hide_env_values = true, value_parser = secret)]
+    secret_key: Option<Secret>,
+    /// Namespace: topics and groups are sent as `NAMESPACE%name`, as Java's `setNamespace`.
+    #[arg(long, global = true, env = "RMQ_NAMESPACE")]
+    namespace: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A secret from the command line; `Debug` does not show it.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.to_owned()))
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,6 +124,8 @@ fn parse_prop(s: &str) -> Result<(String, String), String> {
 pub(crate) struct Cluster {
     namesrv: String,
     overrides: BTreeMap<String, String>,
+    credentials: Option<Credentials>,
+    namespace: Option<String>,
 }
 
 impl Cluster {
@@ -106,6 +133,8 @@ impl Cluster {
     pub(crate) fn config(&self, group: &str) -> ProducerConfig {
         ProducerConfig {
             broker_addr_override: self.overrides.clone(),
+            credentials: self.credentials.clone(),
+            namespace: self.namespace.clone(),
             ..ProducerConfig::new(group, self.namesrv.clone())
         }
     }
@@ -137,9 +166,29 @@ fn main() -> ExitCode {
         },
         None => BTreeMap::new(),
     };
+    let credentials = match (cli.access_key, cli.secret_key) {
+        (None, None) => None,
+        (Some(ak), Some(Secret(sk))) => match Credentials::new(ak, sk) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("rmq: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (Some(_), None) => {
+            eprintln!("rmq: --access-key needs --secret-key (or RMQ_SECRET_KEY)");
+            return ExitCode::from(2);
+        }
+        (None, Some(_)) => {
+            eprintln!("rmq: --secret-key needs --access-key (or RMQ_ACCESS_KEY)");
+            return ExitCode::from(2);
+        }
+    };
     let cluster = Cluster {
         namesrv: namesrv(cli.namesrv),
         overrides,
+        credentials,
+        namespace: cli.namespace,
     };
     let result = match cli.command {
         Command::Send(a) => commands::send(&cluster, a),

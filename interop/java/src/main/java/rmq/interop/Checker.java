@@ -10,6 +10,8 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
+import org.apache.rocketmq.acl.common.AclClientRPCHook;
+import org.apache.rocketmq.acl.common.SessionCredentials;
 import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
 import org.apache.rocketmq.client.consumer.PullResult;
 import org.apache.rocketmq.client.consumer.PullStatus;
@@ -25,7 +27,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * against. Output is one JSON object per line on stdout; diagnostics go to stderr.
  *
  * <pre>
- * read --namesrv ADDR --topic T [--inline-max BYTES]
+ * read --namesrv ADDR --topic T [--inline-max BYTES] [--access-key AK --secret-key SK] [--namespace NS]
  * send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]
  * bench --namesrv ADDR --topic T [--mode sync|async|oneway] [--threads N] [--count N] [--size BYTES] [--window N]
  * </pre>
@@ -46,7 +48,8 @@ public final class Checker {
         }
         switch (args[0]) {
             case "read":
-                read(namesrv, topic, Integer.parseInt(opts.getOrDefault("inline-max", "4096")));
+                read(namesrv, topic, Integer.parseInt(opts.getOrDefault("inline-max", "4096")),
+                    opts.get("access-key"), opts.get("secret-key"), opts.get("namespace"));
                 break;
             case "send":
                 send(namesrv, topic, Integer.parseInt(opts.getOrDefault("count", "1")),
@@ -69,7 +72,7 @@ public final class Checker {
 
     private static void usage(String why) {
         System.err.println("checker: " + why);
-        System.err.println("usage: read --namesrv ADDR --topic T [--inline-max BYTES]");
+        System.err.println("usage: read --namesrv ADDR --topic T [--inline-max BYTES] [--access-key AK --secret-key SK] [--namespace NS]");
         System.err.println("       send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]");
         System.exit(2);
     }
@@ -85,10 +88,19 @@ public final class Checker {
         return m;
     }
 
-    /** Every message of every queue, from offset 0 to the queue's max offset. */
+    /**
+     * Every message of every queue, from offset 0 to the queue's max offset; signed with the credentials when
+     * given (AclClientRPCHook), in the namespace when given (topic named without it, as a user would).
+     */
     @SuppressWarnings("deprecation")
-    private static void read(String namesrv, String topic, int inlineMax) throws Exception {
-        DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("rmq_interop_reader_" + System.nanoTime());
+    private static void read(String namesrv, String topic, int inlineMax, String accessKey, String secretKey,
+        String namespace) throws Exception {
+        String group = "rmq_interop_reader_" + System.nanoTime();
+        DefaultMQPullConsumer consumer = accessKey == null ? new DefaultMQPullConsumer(group)
+            : new DefaultMQPullConsumer(group, new AclClientRPCHook(new SessionCredentials(accessKey, secretKey)));
+        if (namespace != null) {
+            consumer.setNamespace(namespace);
+        }
         consumer.setNamesrvAddr(namesrv);
         consumer.setInstanceName("rmq_interop_" + System.nanoTime());
         consumer.start();
