@@ -34,7 +34,20 @@ pub struct Cluster {
     pub brokers: usize,
     /// The servers' version (`RMQ_SERVER_VERSION`, e.g. `5.5.0`, `4.9.7`, `1.0.0` for rocketmq-rust).
     pub version: String,
+    /// The users of a cluster started with `scripts/cluster up --acl` (`RMQ_ACL=1`).
+    pub acl: Option<AclUsers>,
     checker: PathBuf,
+}
+
+/// The ACL users `scripts/cluster up --acl` creates.
+#[derive(Clone, Debug)]
+pub struct AclUsers {
+    /// May publish to `topic` only: (access key, secret key).
+    pub producer: (String, String),
+    /// May do anything (the Java reader signs with it).
+    pub admin: (String, String),
+    /// The one topic `producer` may publish to.
+    pub topic: String,
 }
 
 /// Errors of the test helpers, as text: a test fails with the message.
@@ -70,11 +83,18 @@ impl Cluster {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
             });
         let version = std::env::var("RMQ_SERVER_VERSION").unwrap_or_default();
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let acl = (var("RMQ_ACL") == "1").then(|| AclUsers {
+            producer: (var("RMQ_ACL_PRODUCER_AK"), var("RMQ_ACL_PRODUCER_SK")),
+            admin: (var("RMQ_ACL_ADMIN_AK"), var("RMQ_ACL_ADMIN_SK")),
+            topic: var("RMQ_ACL_TOPIC"),
+        });
         Some(Cluster {
             namesrv,
             server,
             brokers,
             version,
+            acl,
             checker,
         })
     }
@@ -133,16 +153,40 @@ impl Cluster {
 
     /// Reads every message of `topic` back with the official Java client, retrying until `accept` is
     /// satisfied or `timeout` passes (a new topic reaches the name server a moment after the first send).
+    /// On a cluster with ACL, the reader signs as the admin user.
     pub fn read_back(
         &self,
         topic: &str,
         timeout: Duration,
         accept: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Result<Vec<serde_json::Value>> {
+        self.read_back_in(None, topic, timeout, accept)
+    }
+
+    /// [`Cluster::read_back`] with a Java consumer in `namespace` (`topic` named without it).
+    pub fn read_back_in(
+        &self,
+        namespace: Option<&str>,
+        topic: &str,
+        timeout: Duration,
+        accept: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Result<Vec<serde_json::Value>> {
         let deadline = Instant::now() + timeout;
+        let mut args = vec!["checker", "read", "--topic", topic];
+        if let Some(ns) = namespace {
+            args.extend(["--namespace", ns]);
+        }
+        if let Some(acl) = &self.acl {
+            args.extend([
+                "--access-key",
+                acl.admin.0.as_str(),
+                "--secret-key",
+                acl.admin.1.as_str(),
+            ]);
+        }
         loop {
             let out = Command::new(&self.checker)
-                .args(["checker", "read", "--topic", topic])
+                .args(&args)
                 .env("RMQ_NAMESRV", self.namesrv.to_string())
                 .output()
                 .map_err(|e| format!("cannot run the checker {}: {e}", self.checker.display()))?;
