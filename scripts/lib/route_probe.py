@@ -4,9 +4,12 @@
 Used by scripts/cluster to wait for brokers to register, independent of the Rust crates.
   route_probe.py HOST:PORT TOPIC [--legacy]      --legacy: version 399, no acceptStandardJsonOnly
 Exit status: 0 route printed, 3 topic not found (or other response code), 4 connection failed.
+With RMQ_PROBE_TLS_CA set (a CA file), it speaks TLS and verifies the server against that CA.
 """
 import json
+import os
 import socket
+import ssl
 import struct
 import sys
 
@@ -26,7 +29,9 @@ def main():
     }, separators=(",", ":")).encode()
     frame = struct.pack(">ii", 4 + len(header), len(header)) + header
     try:
-        with socket.create_connection((host, int(port)), timeout=3) as s:
+        with socket.create_connection((host, int(port)), timeout=3) as raw:
+            ca = os.environ.get("RMQ_PROBE_TLS_CA")
+            s = ssl.create_default_context(cafile=ca).wrap_socket(raw, server_hostname=host) if ca else raw
             s.sendall(frame)
             data = b""
             while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use rmq::prelude::ProducerConfig;
 use rmq::protocol::acl::Credentials;
+use rmq::remoting::{RemotingConfig, TlsConfig, TlsTrust};
 
 mod bench;
 mod commands;
@@ -43,6 +44,18 @@ struct Cli {
     /// Namespace: topics and groups are sent as `NAMESPACE%name`, as Java's `setNamespace`.
     #[arg(long, global = true, env = "RMQ_NAMESPACE")]
     namespace: Option<String>,
+    /// Connect with TLS, verifying servers against the system roots (or `--tls-ca` / `--tls-pin`).
+    #[arg(long, global = true, env = "RMQ_TLS")]
+    tls: bool,
+    /// With `--tls`: trust the CAs of this PEM file instead of the system roots.
+    #[arg(long, global = true, env = "RMQ_TLS_CA", value_name = "PEM")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// With `--tls`: trust exactly the certificates of this PEM file (self-signed test servers).
+    #[arg(long, global = true, conflicts_with = "tls_ca", value_name = "PEM")]
+    tls_pin: Option<std::path::PathBuf>,
+    /// With `--tls`: accept any server certificate (encrypts, does not authenticate; tests only).
+    #[arg(long, global = true, conflicts_with_all = ["tls_ca", "tls_pin"])]
+    tls_insecure: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,6 +139,7 @@ pub(crate) struct Cluster {
     overrides: BTreeMap<String, String>,
     credentials: Option<Credentials>,
     namespace: Option<String>,
+    tls: Option<TlsConfig>,
 }
 
 impl Cluster {
@@ -135,6 +149,10 @@ impl Cluster {
             broker_addr_override: self.overrides.clone(),
             credentials: self.credentials.clone(),
             namespace: self.namespace.clone(),
+            remoting: RemotingConfig {
+                tls: self.tls.clone(),
+                ..RemotingConfig::default()
+            },
             ..ProducerConfig::new(group, self.namesrv.clone())
         }
     }
@@ -184,8 +202,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let trust = match (cli.tls_ca, cli.tls_pin, cli.tls_insecure) {
+        (Some(ca), _, _) => TlsTrust::CaFile(ca),
+        (_, Some(pin), _) => TlsTrust::Pinned(pin),
+        (_, _, true) => TlsTrust::AnyCertificate,
+        _ => TlsTrust::SystemRoots,
+    };
+    let tls = cli.tls.then(|| TlsConfig {
+        trust,
+        ..TlsConfig::default()
+    });
     let cluster = Cluster {
         namesrv: namesrv(cli.namesrv),
+        tls,
         overrides,
         credentials,
         namespace: cli.namespace,

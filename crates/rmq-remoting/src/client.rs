@@ -15,6 +15,8 @@ use crate::connection::ConnInner;
 use crate::error::RemotingError;
 use crate::flow::{InFlight, OverloadPolicy, Permit};
 use crate::handler::{Handlers, RequestHandler};
+use crate::tls::TlsConfig;
+use crate::transport::Dialer;
 
 /// Runs on every outgoing request before it is encoded (ACL signing and namespace fields plug in here).
 pub trait RpcHook: Send + Sync {
@@ -48,6 +50,9 @@ pub struct RemotingConfig {
     pub timer_tick: Duration,
     /// Connections kept to each address; requests are spread over them in turn. Default 1 (as Java).
     pub connections_per_addr: usize,
+    /// TLS for every connection (the `tls` feature builds it; without it, setting this is an error at
+    /// [`RemotingClient::new`]). Default none: plain TCP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for RemotingConfig {
@@ -64,6 +69,7 @@ impl Default for RemotingConfig {
             reconnect_backoff_max: Duration::from_secs(5),
             timer_tick: Duration::from_millis(10),
             connections_per_addr: 1,
+            tls: None,
         }
     }
 }
@@ -87,6 +93,7 @@ enum Entry {
 
 struct ClientInner {
     config: RemotingConfig,
+    dialer: Dialer,
     /// Per address, `connections_per_addr` slots.
     conns: Mutex<HashMap<String, Vec<Entry>>>,
     next_slot: std::sync::atomic::AtomicUsize,
@@ -121,7 +128,9 @@ impl std::fmt::Debug for RemotingClient {
 impl RemotingClient {
     /// A client with `config`; starts its timer thread.
     pub fn new(config: RemotingConfig) -> Result<RemotingClient, RemotingError> {
+        let dialer = Dialer::new(config.tls.as_ref()).map_err(RemotingError::Config)?;
         let inner = Arc::new(ClientInner {
+            dialer,
             in_flight: Arc::new(InFlight::new(
                 config.max_in_flight,
                 config.max_in_flight_bytes,
@@ -379,6 +388,7 @@ impl RemotingClient {
         let cut_short = left < cfg.connect_timeout;
         let result = ConnInner::connect(
             addr,
+            &self.inner.dialer,
             cfg.connect_timeout.min(left.max(Duration::from_millis(1))),
             cfg.max_frame,
             self.inner.in_flight.clone(),

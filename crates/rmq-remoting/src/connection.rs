@@ -5,8 +5,8 @@
 //! lock is taken only after `pending` was released.
 
 use std::collections::HashMap;
-use std::io::{IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{IoSlice, Read};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -21,6 +21,7 @@ use crate::completion::{Owner, Slot};
 use crate::error::{RemotingError, decode_reason, lost};
 use crate::flow::InFlight;
 use crate::handler::Handlers;
+use crate::transport::{Dialer, ReadHalf, Transport};
 
 /// Bodies at least this long are written from their own buffer (a vectored write) instead of being copied
 /// into the shared one; shorter ones are cheaper to copy than to give a slice of their own.
@@ -51,9 +52,9 @@ impl Pending {
     }
 
     /// Writes everything to `stream`, long bodies straight from their buffers.
-    fn write_to(&self, mut stream: &TcpStream) -> std::io::Result<()> {
+    fn write_to(&self, stream: &Transport) -> std::io::Result<()> {
         if self.bodies.is_empty() {
-            return stream.write_all(&self.buf);
+            return stream.write_all_vectored(&mut [IoSlice::new(&self.buf)]);
         }
         let mut slices = Vec::with_capacity(2 * self.bodies.len() + 1);
         let mut from = 0;
@@ -67,16 +68,7 @@ impl Pending {
         if from < self.buf.len() {
             slices.push(IoSlice::new(&self.buf[from..]));
         }
-        let mut left = &mut slices[..];
-        while !left.is_empty() {
-            match stream.write_vectored(left) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut left, n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        stream.write_all_vectored(&mut slices)
     }
 }
 
@@ -93,7 +85,7 @@ type FaultHook = Box<dyn Fn(&ConnInner) + Send + Sync>;
 /// The shared state of one connection.
 pub(crate) struct ConnInner {
     pub(crate) addr: String,
-    stream: TcpStream,
+    stream: Transport,
     write: Mutex<WriteState>,
     pending: Mutex<HashMap<i32, Arc<Slot>>>,
     dead: AtomicBool,
@@ -133,6 +125,7 @@ impl ConnInner {
     /// Connects and starts the reader thread.
     pub(crate) fn connect(
         addr: &str,
+        dialer: &Dialer,
         timeout: Duration,
         max_frame: usize,
         in_flight: Arc<InFlight>,
@@ -143,9 +136,10 @@ impl ConnInner {
             addr: addr.to_owned(),
             reason,
         };
-        let stream = TcpStream::connect_timeout(&sock, timeout).map_err(|e| err(e.to_string()))?;
-        stream.set_nodelay(true).map_err(|e| err(e.to_string()))?;
-        let read_half = stream.try_clone().map_err(|e| err(e.to_string()))?;
+        let (stream, read_half) = dialer
+            .dial(addr, sock, Instant::now() + timeout)
+            .map_err(err)?;
+        let tls = stream.is_tls();
         let conn = Arc::new(ConnInner {
             addr: addr.to_owned(),
             stream,
@@ -164,7 +158,7 @@ impl ConnInner {
         let weak = Arc::downgrade(&conn);
         let handle = std::thread::Builder::new()
             .name(format!("rmq-reader-{addr}"))
-            .spawn(move || reader_loop(weak, read_half, max_frame))
+            .spawn(move || reader_loop(weak, read_half, max_frame, tls))
             .map_err(|e| err(format!("cannot start reader thread: {e}")))?;
         *conn.reader.lock() = Some(handle);
         debug!(addr, "connected");
@@ -323,7 +317,7 @@ impl ConnInner {
             return;
         }
         *self.dead_reason.lock() = Some(reason.to_owned());
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown();
         let drained: Vec<Arc<Slot>> = self.pending.lock().drain().map(|(_, s)| s).collect();
         if !drained.is_empty() {
             warn!(addr = %self.addr, reason, failed = drained.len(), "connection lost with requests pending");
@@ -402,15 +396,19 @@ impl ConnInner {
     }
 }
 
-fn reader_loop(conn: Weak<ConnInner>, mut stream: TcpStream, max_frame: usize) {
+fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tls: bool) {
     let decoder = FrameDecoder::new(max_frame);
+    let mut answered = false;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(cmd)) => match conn.upgrade() {
-                    Some(c) => c.on_frame(cmd),
+                    Some(c) => {
+                        answered = true;
+                        c.on_frame(cmd);
+                    }
                     None => return,
                 },
                 Ok(None) => break,
@@ -425,7 +423,12 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: TcpStream, max_frame: usize) {
         match stream.read(&mut chunk) {
             Ok(0) => {
                 if let Some(c) = conn.upgrade() {
-                    c.poison("closed by peer");
+                    // A server that enforces TLS closes a plaintext connection without a word.
+                    c.poison(if answered || tls {
+                        "closed by peer"
+                    } else {
+                        "closed by peer before any answer (a server that enforces TLS does this to a plaintext client: enable TLS)"
+                    });
                 }
                 return;
             }
@@ -470,6 +473,7 @@ mod tests {
         let in_flight = Arc::new(InFlight::new(16, 1 << 20, OverloadPolicy::Fail));
         let conn = ConnInner::connect(
             &addr,
+            &Dialer::default(),
             Duration::from_secs(1),
             1 << 20,
             in_flight.clone(),

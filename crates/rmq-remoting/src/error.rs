@@ -65,6 +65,10 @@ pub enum RemotingError {
     /// The request could not be encoded (nothing was sent).
     #[error("cannot encode request: {0}")]
     Encode(#[from] EncodeError),
+    /// The client's configuration cannot be used (a TLS file unreadable, TLS not built in); nothing was
+    /// sent.
+    #[error("invalid remoting configuration: {0}")]
+    Config(String),
     /// The client was shut down (pending requests may have been processed).
     #[error("remoting client is shut down")]
     Shutdown,
@@ -84,6 +88,7 @@ impl RemotingError {
                 | RemotingError::Backoff { .. }
                 | RemotingError::Overloaded { .. }
                 | RemotingError::Encode(_)
+                | RemotingError::Config(_)
         )
     }
 

@@ -38,9 +38,12 @@ mod connection;
 mod error;
 mod flow;
 mod handler;
+mod tls;
+mod transport;
 
 pub use client::{RemotingClient, RemotingConfig, RpcHook};
 pub use completion::{Callback, ResponseFuture};
 pub use error::RemotingError;
 pub use flow::OverloadPolicy;
 pub use handler::RequestHandler;
+pub use tls::{ClientCert, TlsConfig, TlsTrust};
