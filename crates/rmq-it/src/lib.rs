@@ -36,6 +36,8 @@ pub struct Cluster {
     pub version: String,
     /// The users of a cluster started with `scripts/cluster up --acl` (`RMQ_ACL=1`).
     pub acl: Option<AclUsers>,
+    /// The test CA of a cluster that enforces TLS (`scripts/cluster up --tls`, `RMQ_TLS_CA`).
+    pub tls_ca: Option<PathBuf>,
     checker: PathBuf,
 }
 
@@ -89,12 +91,17 @@ impl Cluster {
             admin: (var("RMQ_ACL_ADMIN_AK"), var("RMQ_ACL_ADMIN_SK")),
             topic: var("RMQ_ACL_TOPIC"),
         });
+        let tls_ca = std::env::var("RMQ_TLS_CA")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
         Some(Cluster {
             namesrv,
             server,
             brokers,
             version,
             acl,
+            tls_ca,
             checker,
         })
     }
