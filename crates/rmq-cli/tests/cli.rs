@@ -116,3 +116,51 @@ fn route_shows_the_dialed_and_the_advertised_broker_address() {
     );
     assert!(text.contains("1 master(s) answered"), "{text}");
 }
+
+#[test]
+fn the_secret_key_is_never_printed() {
+    use rmq_protocol::ResponseCode;
+    use rmq_testkit::{Action, MockServer, error};
+    // A name server that refuses as a 5.x broker does when the signature is wrong.
+    let ns = MockServer::start(|_: &rmq_protocol::RemotingCommand| {
+        vec![Action::Respond(error(
+            ResponseCode::NO_PERMISSION,
+            "check signature failed.",
+        ))]
+    })
+    .expect("name server");
+    let secret = "Sup3r-Secret-Value";
+    let run = |args: &[&str], env_secret: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmq"));
+        cmd.args(args).env_remove("RMQ_SECRET_KEY");
+        if env_secret {
+            cmd.env("RMQ_SECRET_KEY", secret)
+                .env("RMQ_ACCESS_KEY", "ak");
+        }
+        let out = cmd.output().expect("runs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let addr = ns.addr();
+    let send = ["send", "--topic", "T", "--body", "x", "--namesrv", &addr];
+    let mut flags = vec!["--access-key", "ak", "--secret-key", secret];
+    flags.extend(send);
+    for (text, what) in [
+        (run(&flags, false), "send with flags"),
+        (run(&send, true), "send with RMQ_SECRET_KEY"),
+        (run(&["--help"], true), "--help with RMQ_SECRET_KEY"),
+        (run(&["send", "--help"], true), "send --help"),
+    ] {
+        assert!(!text.is_empty(), "{what}: no output");
+        assert!(!text.contains(secret), "{what} printed the secret: {text}");
+    }
+    // And the access key alone is a usage error that does not echo anything secret.
+    let text = run(
+        &["--access-key", "ak", "route", "T", "--namesrv", &addr],
+        false,
+    );
+    assert!(text.contains("--secret-key"), "{text}");
+}

@@ -51,7 +51,11 @@ fn sends_over_tls_are_read_back() {
         p.send_sync(&msg(format!("sync-{i}"))).unwrap();
         p.send_async(&msg(format!("async-{i}"))).wait().unwrap();
         p.send_oneway(&msg(format!("oneway-{i}"))).unwrap();
-        want.extend([format!("sync-{i}"), format!("async-{i}"), format!("oneway-{i}")]);
+        want.extend([
+            format!("sync-{i}"),
+            format!("async-{i}"),
+            format!("oneway-{i}"),
+        ]);
     }
     let batch: Vec<Message> = (0..4).map(|i| msg(format!("batch-{i}"))).collect();
     p.send_batch(&batch).unwrap();

@@ -9,7 +9,9 @@
 //! (a [`SendFuture`] for threads or any executor, or a callback; bounded in flight; [`Producer::flush`]),
 //! oneway, in batches and in order ([`Producer::send_to_queue`], [`Producer::send_with_selector`]).
 //! Configuration comes from templates ([`get_config`]), a builder, or the environment
-//! ([`ProducerConfig::from_env`]). Transactions, request-reply, ACL and namespaces are not built yet.
+//! ([`ProducerConfig::from_env`]). Requests are signed for ACL when [`ProducerConfig::credentials`] are set,
+//! names are wrapped in [`ProducerConfig::namespace`], and connections use TLS with the `tls` feature
+//! (`ProducerConfig::remoting.tls`). Transactions and request-reply are not built yet.
 //!
 //! Inside, every send path runs one sans-I/O send machine (`machine/`): it decides the attempts, the time
 //! each gets, retries, `possibly_stored` and what broker health is told; the drivers only carry its steps
