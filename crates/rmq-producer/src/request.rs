@@ -124,12 +124,23 @@ impl Requests {
         // inserted would give, without the copy.
         let mut properties =
             String::with_capacity(encoded_properties_len(&message.properties) + extra);
-        match &self.namespace {
-            // Java sets INSTANCE_ID on every message of a namespaced producer, replacing the caller's.
-            Some(ns) if message.properties.get(property::INSTANCE_ID) != Some(ns) => {
+        // Java sets INSTANCE_ID on every message of a namespaced producer, replacing the caller's: appended
+        // like UNIQ_KEY below, copying the properties only when the caller set another value.
+        match (
+            &self.namespace,
+            message.properties.get(property::INSTANCE_ID),
+        ) {
+            (Some(ns), Some(v)) if v != ns => {
                 let mut props = message.properties.clone();
                 props.insert(property::INSTANCE_ID, ns);
                 encode_properties(&props, &mut properties);
+            }
+            (Some(ns), None) => {
+                encode_properties(&message.properties, &mut properties);
+                properties.push_str(property::INSTANCE_ID);
+                properties.push(NAME_VALUE_SEPARATOR);
+                properties.push_str(ns);
+                properties.push(PROPERTY_SEPARATOR);
             }
             _ => encode_properties(&message.properties, &mut properties),
         }

@@ -235,34 +235,16 @@ mod tests {
     }
 
     #[test]
-    fn java_vectors() {
-        // AclSignerTest: calSignature("RocketMQ", "12345678").
-        let mut m = StringMap::new();
-        m.insert("x", "RocketMQ");
-        assert_eq!(
-            signature(&m, b"", "12345678"),
-            "IUc8rrO/0gDch8CjObLQsW2rsiA="
-        );
+    fn signing_again_replaces_the_signature() {
+        // The Java vectors are checked in tests/java_vectors.rs; here: a command signed twice (a retry
+        // of the same request) carries the same signature, the old one left out of the text.
         let creds = Credentials::new("ak", "sk").unwrap();
-        let mut r = route_request();
-        sign(&mut r, &creds);
-        assert_eq!(r.ext_fields.get(ACCESS_KEY), Some("ak"));
-        assert_eq!(
-            r.ext_fields.get(SIGNATURE),
-            Some("bUNDfLxxr02vTlIhHg73lpRhduQ=")
-        );
         let mut r = route_request().with_body(bytes::Bytes::from_static(b"Hello"));
         sign(&mut r, &creds);
-        assert_eq!(
-            r.ext_fields.get(SIGNATURE),
-            Some("QXYdRZbtbTZ3nuuYyl+QOylgeFY=")
-        );
-        // Signing again (a retry of the same command) gives the same signature: the old one is left out.
+        let first = r.ext_fields.get(SIGNATURE).unwrap().to_owned();
         sign(&mut r, &creds);
-        assert_eq!(
-            r.ext_fields.get(SIGNATURE),
-            Some("QXYdRZbtbTZ3nuuYyl+QOylgeFY=")
-        );
+        assert_eq!(r.ext_fields.get(SIGNATURE), Some(first.as_str()));
+        assert_eq!(r.ext_fields.get(ACCESS_KEY), Some("ak"));
     }
 
     #[test]
