@@ -35,6 +35,7 @@ mod send;
 mod stats;
 mod sync_send;
 mod templates;
+mod transaction;
 mod workers;
 
 pub use async_send::{SendCallback, SendFuture};
@@ -45,6 +46,9 @@ pub use producer::Producer;
 pub use result::{MessageQueue, SendResult, SendStatus};
 pub use stats::ProducerStats;
 pub use templates::{ENV_VARS, ProducerConfigBuilder, TEMPLATES, create_custom_config, get_config};
+pub use transaction::{
+    LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
+};
 
 /// A producer for `group` at `namesrv_addr` with default settings, not started yet.
 pub fn create_producer(group: &str, namesrv_addr: &str) -> Result<Producer, ProducerError> {

@@ -93,7 +93,7 @@ impl Producer {
         })
     }
 
-    fn core(&self) -> &Arc<Core> {
+    pub(crate) fn core(&self) -> &Arc<Core> {
         &self.handle.core
     }
 
@@ -334,7 +334,7 @@ impl Producer {
     }
 
     /// Makes sure `topic`'s route is cached, fetching it within `mq_client_api_timeout` if needed.
-    fn ensure_route(&self, topic: &str) -> Result<(), ProducerError> {
+    pub(crate) fn ensure_route(&self, topic: &str) -> Result<(), ProducerError> {
         let core = self.core();
         core.check_running()?;
         let deadline = Instant::now() + core.config().mq_client_api_timeout;

@@ -278,6 +278,16 @@ impl Routes {
             .unwrap_or_default()
     }
 
+    /// The master address (as dialed) of broker `broker` in `topic`'s cached route.
+    pub(crate) fn master_of(&self, topic: &str, broker: &str) -> Option<String> {
+        let route = self.router.mapping().route(topic)?;
+        route
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == broker)
+            .and_then(|b| b.broker_addrs.get(&rmq_protocol::route::MASTER_ID).cloned())
+    }
+
     /// The master addresses (as dialed) of the cached routes, each with the names of the brokers there.
     pub(crate) fn masters(&self) -> BTreeMap<String, BTreeSet<String>> {
         let mapping = self.router.mapping();

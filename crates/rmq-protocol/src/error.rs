@@ -198,6 +198,10 @@ pub enum ValidationError {
     /// The producer group is empty or only whitespace.
     #[error("producer group is blank")]
     BlankGroup,
+    /// A transactional message asks for delayed delivery (`DELAY` or a `TIMER_*` property), which
+    /// brokers do not support for half messages.
+    #[error("transactional messages do not support delayed delivery (DELAY or TIMER_* is set)")]
+    DelayedTransaction,
     /// A namespace is blank, longer than 64 characters, or has a character outside `a-zA-Z0-9_-`.
     #[error("namespace {ns:?} is invalid: use 1 to 64 characters of a-zA-Z0-9_-")]
     Namespace {

@@ -271,6 +271,7 @@ public final class Checker {
         o.put("flag", m.getFlag());
         o.put("sysFlag", m.getSysFlag());
         o.put("bornTimestamp", m.getBornTimestamp());
+        o.put("storeTimestamp", m.getStoreTimestamp());
         o.put("bornHost", String.valueOf(m.getBornHost()));
         o.put("storeHost", String.valueOf(m.getStoreHost()));
         o.put("bodyLength", body.length);
