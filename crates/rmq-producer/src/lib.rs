@@ -11,7 +11,8 @@
 //! Configuration comes from templates ([`get_config`]), a builder, or the environment
 //! ([`ProducerConfig::from_env`]). Requests are signed for ACL when [`ProducerConfig::credentials`] are set,
 //! names are wrapped in [`ProducerConfig::namespace`], and connections use TLS with the `tls` feature
-//! (`ProducerConfig::remoting.tls`). Transactions and request-reply are not built yet.
+//! (`ProducerConfig::remoting.tls`). [`TransactionProducer`] sends transactional messages and answers
+//! brokers' check-backs. Request-reply and delayed-message helpers are not built yet.
 //!
 //! Inside, every send path runs one sans-I/O send machine (`machine/`): it decides the attempts, the time
 //! each gets, retries, `possibly_stored` and what broker health is told; the drivers only carry its steps

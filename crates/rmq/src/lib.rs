@@ -37,8 +37,10 @@ pub use rmq_routing as routing;
 /// The types most programs use.
 pub mod prelude {
     pub use rmq_producer::{
-        MessageQueue, Producer, ProducerConfig, ProducerError, SendFuture, SendResult, SendStatus,
+        LocalTransactionState, MessageQueue, Producer, ProducerConfig, ProducerError, SendFuture,
+        SendResult, SendStatus, TransactionListener, TransactionProducer, TransactionSendResult,
     };
-    pub use rmq_protocol::Message;
+    pub use rmq_protocol::acl::Credentials;
+    pub use rmq_protocol::{Message, MessageExt};
     pub use rmq_routing::{PublishQueue, RoutingStrategy, select_by_hash};
 }
