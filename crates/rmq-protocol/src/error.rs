@@ -198,6 +198,14 @@ pub enum ValidationError {
     /// The producer group is empty or only whitespace.
     #[error("producer group is blank")]
     BlankGroup,
+    /// A delay property is not the number brokers parse it as (`DELAY` an int, `TIMER_*` a long).
+    #[error("{property}={value:?} is not a number; brokers refuse or ignore it")]
+    DelayValue {
+        /// The property.
+        property: &'static str,
+        /// Its value (cut to 64 characters).
+        value: String,
+    },
     /// A transactional message asks for delayed delivery (`DELAY` or a `TIMER_*` property), which
     /// brokers do not support for half messages.
     #[error("transactional messages do not support delayed delivery (DELAY or TIMER_* is set)")]

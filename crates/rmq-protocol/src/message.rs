@@ -319,6 +319,12 @@ impl Message {
         self.properties.insert_int(property::TIMER_DELAY_MS, ms);
     }
 
+    /// Sets a relative delay in seconds (timer messages, 5.x brokers). Brokers read it before
+    /// `TIMER_DELAY_MS` and `TIMER_DELIVER_MS`, and ignore all three when a delay level is set.
+    pub fn set_delay_time_sec(&mut self, secs: i64) {
+        self.properties.insert_int(property::TIMER_DELAY_SEC, secs);
+    }
+
     /// Whether the broker should answer only once the message is stored (absent counts as true).
     pub fn wait_store_ok(&self) -> bool {
         self.property(property::WAIT_STORE_MSG_OK) != Some("false")

@@ -133,12 +133,40 @@ pub fn message(
     for (k, v) in msg.properties.iter() {
         property_text(k, v)?;
     }
+    delays(msg)?;
     let len = encoded_properties_len(&msg.properties) + extra_properties_len;
     if len > PROPERTIES_MAX_LEN {
         return Err(ValidationError::PropertiesTooLarge {
             len,
             max: PROPERTIES_MAX_LEN,
         });
+    }
+    Ok(())
+}
+
+/// Checks the delay properties a broker parses as numbers: `DELAY` (an int; a level above the broker's
+/// highest is clamped to it, 0 or less means none) and `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`,
+/// `TIMER_DELIVER_MS` (longs; a 5.x broker answers code 13 for anything else, 4.x ignores them).
+fn delays(msg: &Message) -> Result<(), ValidationError> {
+    let bad = |property: &'static str, value: &str| ValidationError::DelayValue {
+        property,
+        value: cut(value),
+    };
+    if let Some(v) = msg.properties.get(property::DELAY_TIME_LEVEL)
+        && v.parse::<i32>().is_err()
+    {
+        return Err(bad(property::DELAY_TIME_LEVEL, v));
+    }
+    for p in [
+        property::TIMER_DELAY_SEC,
+        property::TIMER_DELAY_MS,
+        property::TIMER_DELIVER_MS,
+    ] {
+        if let Some(v) = msg.properties.get(p)
+            && v.parse::<i64>().is_err()
+        {
+            return Err(bad(p, v));
+        }
     }
     Ok(())
 }
@@ -187,6 +215,36 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delay_properties_must_be_numbers() {
+        let mut m = Message::new("T", "x");
+        m.set_delay_level(2);
+        m.set_delay_time_sec(3);
+        m.set_delay_time_ms(-5);
+        m.set_deliver_time_ms(1_800_000_000_000);
+        assert!(message(&m, 1024, 0).is_ok());
+        for p in [
+            property::DELAY_TIME_LEVEL,
+            property::TIMER_DELAY_SEC,
+            property::TIMER_DELAY_MS,
+            property::TIMER_DELIVER_MS,
+        ] {
+            let mut bad = m.clone();
+            bad.properties.insert(p, "abc");
+            assert_eq!(
+                message(&bad, 1024, 0),
+                Err(ValidationError::DelayValue {
+                    property: p,
+                    value: "abc".into()
+                })
+            );
+        }
+        let mut big = Message::new("T", "x");
+        big.properties
+            .insert(property::DELAY_TIME_LEVEL, "99999999999");
+        assert!(message(&big, 1024, 0).is_err(), "not an int");
+    }
 
     // ValidatorsTest (protocol.md 10.1) and section 5.5.
     #[test]
