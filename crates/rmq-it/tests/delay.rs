@@ -87,3 +87,50 @@ fn a_timer_holds_the_message_back() {
     println!("timer 3 s on {}: readable after {after:?}", c.version);
     p.shutdown();
 }
+
+#[test]
+fn a_recalled_timer_message_is_never_delivered() {
+    let Some(c) = Cluster::from_env("a_recalled_timer_message_is_never_delivered") else {
+        return;
+    };
+    if c.server == ServerImpl::Rust || c.is_4x() {
+        eprintln!(
+            "SKIPPED a_recalled_timer_message_is_never_delivered: recall needs Apache RocketMQ 5.3.2+"
+        );
+        return;
+    }
+    let p = producer(&c);
+    let topic = unique_topic("rmq_recall");
+    let timer = |key: &str| {
+        let mut m = Message::new(topic.clone(), key.to_owned());
+        m.set_keys([key]);
+        m.set_delay_time_sec(10);
+        m
+    };
+    let kept = p.send_sync(&timer("kept")).unwrap();
+    let recalled = p.send_sync(&timer("recalled")).unwrap();
+    let handle = recalled
+        .recall_handle
+        .clone()
+        .expect("a timer message's send returns a recall handle");
+    assert!(kept.recall_handle.is_some());
+    let id = p.recall(&topic, &handle).unwrap();
+    assert_eq!(id, recalled.msg_id.as_str());
+    // The sibling with the same delay arrives; a second later the recalled one still has not.
+    let got = c
+        .read_back(&topic, Duration::from_secs(25), |m| !m.is_empty())
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let again = c
+        .read_back(&topic, Duration::from_secs(5), |_| true)
+        .unwrap();
+    let keys: Vec<&str> = again.iter().filter_map(|m| m["keys"].as_str()).collect();
+    assert_eq!(keys, ["kept"], "first read {got:?}");
+    // A handle of another topic is refused before anything is sent.
+    assert!(p.recall("OtherTopic", &handle).is_err());
+    println!(
+        "recall on {}: the recalled 10 s timer message was never delivered, its sibling was",
+        c.version
+    );
+    p.shutdown();
+}

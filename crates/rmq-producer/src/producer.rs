@@ -449,6 +449,56 @@ impl Producer {
         sync_send::run(self.core(), job).map(drop)
     }
 
+    /// Withdraws a timer message before its time (RECALL_MESSAGE, Apache RocketMQ 5.3.2+ with
+    /// `recallMessageEnable=true`): `handle` is the [`SendResult::recall_handle`] of its send, `topic`
+    /// its topic. Returns the recalled message's UNIQ_KEY. A broker that does not know recall answers
+    /// REQUEST_CODE_NOT_SUPPORTED (4.x) and one with recall off NO_PERMISSION; both come back as
+    /// [`ProducerError::Broker`]. Recalling twice succeeds twice.
+    pub fn recall(&self, topic: &str, handle: &str) -> Result<String, ProducerError> {
+        use rmq_protocol::header::{RecallHandle, RecallMessageRequestHeader};
+        use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, ValidationError};
+        let core = self.core();
+        core.check_running()?;
+        let config = core.config();
+        let h = RecallHandle::decode(handle)?;
+        let wire = config.wire_name(topic);
+        if h.topic != wire {
+            return Err(ProducerError::Validation(ValidationError::RecallHandle {
+                handle: h.topic,
+                reason: "the handle names another topic",
+            }));
+        }
+        self.ensure_route(&wire)?;
+        let addr = core
+            .routes()
+            .master_of(&wire, &h.broker_name)
+            .ok_or_else(|| ProducerError::RouteNotFound {
+                topic: wire.to_string(),
+                reason: format!("no master address for broker {}", h.broker_name),
+            })?;
+        let header = RecallMessageRequestHeader {
+            producer_group: Some(config.wire_name(&config.producer_group).into_owned()),
+            topic: wire.into_owned(),
+            recall_handle: handle.to_owned(),
+            broker_name: Some(h.broker_name.clone()),
+        };
+        let req = RemotingCommand::with_header(RequestCode::RECALL_MESSAGE, &header);
+        let resp = core
+            .remoting()
+            .invoke_sync(&addr, req, config.send_msg_timeout)?;
+        if resp.response_code() != ResponseCode::SUCCESS {
+            return Err(ProducerError::Broker {
+                broker: h.broker_name,
+                code: resp.response_code(),
+                remark: resp.remark,
+            });
+        }
+        Ok(resp
+            .ext_fields
+            .get("msgId")
+            .map_or(h.message_id, str::to_owned))
+    }
+
     /// Puts `broker` (a broker name) back in rotation as HEALTHY now, clearing its failures, its breaker and
     /// any latency isolation. Health also recovers by itself: see [`ProducerConfig::health`].
     pub fn force_recover(&self, broker: &str) {

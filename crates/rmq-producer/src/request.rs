@@ -282,6 +282,7 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             queue_id: h.queue_id,
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
+            recall_handle: h.recall_handle,
             region_id: h.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             attempts,
             possibly_duplicated,

@@ -59,6 +59,9 @@ pub struct SendResult {
     pub queue_offset: i64,
     /// Transaction id, when the broker gives one.
     pub transaction_id: Option<MsgId>,
+    /// For a timer message on a 5.3.2+ broker: the handle [`crate::Producer::recall`] takes to withdraw
+    /// it before its time.
+    pub recall_handle: Option<String>,
     /// The broker's region.
     pub region_id: String,
     /// Attempts it took (1 = no retry).

@@ -206,6 +206,14 @@ pub enum ValidationError {
         /// Its value (cut to 64 characters).
         value: String,
     },
+    /// A recall handle cannot be read.
+    #[error("recall handle {handle:?} is invalid: {reason}")]
+    RecallHandle {
+        /// The handle (cut to 64 characters).
+        handle: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A transactional message asks for delayed delivery (`DELAY` or a `TIMER_*` property), which
     /// brokers do not support for half messages.
     #[error("transactional messages do not support delayed delivery (DELAY or TIMER_* is set)")]

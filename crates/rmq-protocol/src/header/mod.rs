@@ -5,12 +5,14 @@
 
 mod client;
 mod offset;
+mod recall;
 mod route;
 mod send;
 mod transaction;
 
 pub use client::{HeartbeatData, ProducerData, UnregisterClientRequestHeader};
 pub use offset::{GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader};
+pub use recall::{RecallHandle, RecallMessageRequestHeader};
 pub use route::GetRouteInfoRequestHeader;
 pub use send::{
     SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageRequestHeaderV2Ref,
