@@ -126,6 +126,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// A command running the Java interop checker (`scripts/cluster checker ARGS`) against this cluster,
+    /// for a test to spawn (the replier of request-reply runs in the background).
+    pub fn checker_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.checker);
+        cmd.arg("checker")
+            .args(args)
+            .env("RMQ_NAMESRV", self.namesrv.to_string());
+        cmd
+    }
+
     /// Waits until the TBW102 route lists `masters` master brokers (brokers register every 10 s).
     pub fn wait_for_masters(&self, masters: usize, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rmq_protocol::acl::Credentials;
-use rmq_protocol::{RemotingCommand, UniqIdGenerator};
+use rmq_protocol::{RemotingCommand, RequestCode, UniqIdGenerator};
 use rmq_remoting::{RemotingClient, RpcHook};
 use rmq_routing::{HealthPolicy, HealthRegistry, MessageRouter, RouterConfig, TopicBrokerMapping};
 
@@ -15,6 +15,7 @@ use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::heartbeat::Heartbeats;
 use crate::inflight::InFlight;
+use crate::reply::Replies;
 use crate::request::Requests;
 use crate::routes::Routes;
 use crate::stats::Counters;
@@ -46,6 +47,7 @@ pub(crate) struct Core {
     counters: Arc<Counters>,
     in_flight: InFlight,
     heartbeats: Heartbeats,
+    replies: Arc<Replies>,
     workers: Workers,
     jobs: JobQueue,
 }
@@ -67,6 +69,16 @@ impl Core {
         if let Some(credentials) = &config.credentials {
             remoting.add_hook(Arc::new(Signer(credentials.clone())));
         }
+        let replies = Arc::new(Replies::default());
+        let (pushed, max_body) = (Arc::downgrade(&replies), config.max_message_size);
+        remoting.register_handler(
+            RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
+            move |addr: &str, request: RemotingCommand| {
+                pushed
+                    .upgrade()
+                    .map(|r| r.on_push(addr, &request, max_body))
+            },
+        );
         let health = HealthRegistry::new(
             HealthPolicy {
                 latency_fault_tolerance: config.send_latency_enable,
@@ -98,6 +110,7 @@ impl Core {
                 counters.clone(),
             ),
             counters,
+            replies,
             workers: Workers::default(),
             jobs: JobQueue::default(),
             state: AtomicU8::new(CREATED),
@@ -129,6 +142,10 @@ impl Core {
 
     pub(crate) fn requests(&self) -> &Requests {
         &self.requests
+    }
+
+    pub(crate) fn replies(&self) -> &Arc<Replies> {
+        &self.replies
     }
 
     pub(crate) fn counters(&self) -> &Arc<Counters> {

@@ -93,6 +93,14 @@ pub enum ProducerError {
         /// Whether an attempt may have stored the message (a timeout or lost connection after writing).
         possibly_stored: bool,
     },
+    /// No reply to a request within its timeout (the request may have been delivered and answered late).
+    #[error("no reply to request {correlation_id} within {after:?}")]
+    RequestTimeout {
+        /// The request's `CORRELATION_ID`.
+        correlation_id: String,
+        /// The request's timeout.
+        after: Duration,
+    },
     /// Too many asynchronous sends in flight (`async_send_semaphore`); nothing was sent.
     #[error("overloaded: {in_flight} asynchronous sends in flight (limit {max})")]
     Overloaded {
@@ -119,6 +127,7 @@ impl ProducerError {
     /// Whether the failure was a timeout (of the whole send or of its last attempt).
     pub fn is_timeout(&self) -> bool {
         match self {
+            ProducerError::RequestTimeout { .. } => true,
             ProducerError::Remoting(e) => e.is_timeout(),
             ProducerError::AttemptsExhausted { last, .. } => last.is_timeout(),
             _ => false,

@@ -12,7 +12,8 @@
 //! ([`ProducerConfig::from_env`]). Requests are signed for ACL when [`ProducerConfig::credentials`] are set,
 //! names are wrapped in [`ProducerConfig::namespace`], and connections use TLS with the `tls` feature
 //! (`ProducerConfig::remoting.tls`). [`TransactionProducer`] sends transactional messages and answers
-//! brokers' check-backs. Request-reply and delayed-message helpers are not built yet.
+//! brokers' check-backs; [`Producer::request`] sends a request and waits for its reply; timer messages
+//! can be withdrawn with [`Producer::recall`].
 //!
 //! Inside, every send path runs one sans-I/O send machine (`machine/`): it decides the attempts, the time
 //! each gets, retries, `possibly_stored` and what broker health is told; the drivers only carry its steps
@@ -29,6 +30,7 @@ mod inflight;
 mod machine;
 mod names;
 mod producer;
+mod reply;
 mod request;
 mod result;
 mod routes;
@@ -44,6 +46,7 @@ pub use config::ProducerConfig;
 pub use error::ProducerError;
 pub use inflight::PendingSend;
 pub use producer::Producer;
+pub use reply::ReplyFuture;
 pub use result::{MessageQueue, SendResult, SendStatus};
 pub use stats::ProducerStats;
 pub use templates::{ENV_VARS, ProducerConfigBuilder, TEMPLATES, create_custom_config, get_config};

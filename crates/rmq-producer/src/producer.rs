@@ -16,6 +16,7 @@ use crate::core::Core;
 use crate::error::ProducerError;
 use crate::inflight::PendingSend;
 use crate::machine::Policy;
+use crate::reply::ReplyFuture;
 use crate::request::UNIQ_ROOM;
 use crate::result::{MessageQueue, SendResult};
 use crate::send::{Mode, SendJob, Target, refused, strategy_for};
@@ -449,6 +450,51 @@ impl Producer {
         sync_send::run(self.core(), job).map(drop)
     }
 
+    /// Sends `message` as a request and waits for its reply (request-reply): the message gets
+    /// `CORRELATION_ID`, `REPLY_TO_CLIENT` (this producer's client id) and `TTL` (`timeout` in ms); a
+    /// consumer answers it with a reply message, which the broker pushes to this producer. No reply within
+    /// `timeout` (send included) is [`ProducerError::RequestTimeout`]; a reply arriving later is dropped
+    /// and counted (`ProducerStats::late_replies`).
+    pub fn request(&self, message: &Message, timeout: Duration) -> Result<Message, ProducerError> {
+        self.request_async(message, timeout).wait()
+    }
+
+    /// [`Producer::request`] as a [`ReplyFuture`] (wait on it or poll it from any executor). The request
+    /// is sent as [`Producer::send_async`] sends: no blocking network I/O on this thread.
+    pub fn request_async(&self, message: &Message, timeout: Duration) -> ReplyFuture {
+        use rmq_protocol::message::property;
+        let core = self.core();
+        if timeout.is_zero() {
+            return ReplyFuture::done(Err(ProducerError::Config {
+                field: "request timeout",
+                reason: "must be more than zero".into(),
+            }));
+        }
+        let id = core.requests().correlation_id();
+        let mut request = message.clone();
+        request.properties.insert(property::CORRELATION_ID, &id);
+        request
+            .properties
+            .insert(property::MESSAGE_REPLY_TO_CLIENT, core.client_id());
+        request
+            .properties
+            .insert_int(property::MESSAGE_TTL, timeout.as_millis() as i64);
+        let reply = core.replies().wait_for(&id, timeout);
+        let replies = Arc::downgrade(core.replies());
+        drop(async_send::start(
+            core,
+            &request,
+            timeout,
+            core.config().async_send_block,
+            Some(Box::new(move |r: Result<SendResult, ProducerError>| {
+                if let (Err(e), Some(replies)) = (r, replies.upgrade()) {
+                    replies.fail(&id, e);
+                }
+            })),
+        ));
+        reply
+    }
+
     /// Withdraws a timer message before its time (RECALL_MESSAGE, Apache RocketMQ 5.3.2+ with
     /// `recallMessageEnable=true`): `handle` is the [`SendResult::recall_handle`] of its send, `topic`
     /// its topic. Returns the recalled message's UNIQ_KEY. A broker that does not know recall answers
@@ -508,7 +554,11 @@ impl Producer {
     /// A snapshot of the producer's counters, routes and broker health.
     pub fn get_stats(&self) -> ProducerStats {
         let core = self.core();
-        core.counters()
-            .snapshot(core.is_running(), core.in_flight().len(), core.router())
+        core.counters().snapshot(
+            core.is_running(),
+            core.in_flight().len(),
+            core.replies().counts(),
+            core.router(),
+        )
     }
 }

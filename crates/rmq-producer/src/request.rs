@@ -94,6 +94,11 @@ impl Requests {
         }
     }
 
+    /// A correlation id for a request-reply request: unique per producer (a UNIQ_KEY-style id).
+    pub(crate) fn correlation_id(&self) -> String {
+        String::from(self.ids.next_id(now_ms()))
+    }
+
     /// The caller's `topic` and its name on the wire (the same name without a namespace), shared.
     fn topic_names(&self, topic: &str) -> Result<(Arc<str>, Arc<str>), ProducerError> {
         let user = self.topics.get(topic);

@@ -60,6 +60,7 @@ impl Counters {
         &self,
         running: bool,
         in_flight: usize,
+        (replies, late_replies): (u64, u64),
         router: &MessageRouter,
     ) -> ProducerStats {
         let (sent, failed) = (
@@ -86,6 +87,8 @@ impl Counters {
             ),
             heartbeats_ok: self.heartbeats_ok.load(Ordering::Relaxed),
             heartbeats_failed: self.heartbeats_failed.load(Ordering::Relaxed),
+            replies,
+            late_replies,
             routes: router.mapping().summary(now),
             router: router.stats(now),
         }
@@ -117,6 +120,10 @@ pub struct ProducerStats {
     pub heartbeats_ok: u64,
     /// Heartbeats that failed.
     pub heartbeats_failed: u64,
+    /// Replies to requests ([`crate::Producer::request`]) matched to their waiters.
+    pub replies: u64,
+    /// Replies that arrived after their request gave up (or for no request of this producer): dropped.
+    pub late_replies: u64,
     /// Cached routes with their age and staleness.
     pub routes: Vec<RouteSummary>,
     /// Routing counters and per-broker health (attempt counts, average and max latency).

@@ -29,6 +29,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * <pre>
  * read --namesrv ADDR --topic T [--inline-max BYTES] [--access-key AK --secret-key SK] [--namespace NS]
  * send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]
+ * reply --namesrv ADDR --topic T [--seconds N]   (answers request messages: body "reply:" + request body)
  * bench --namesrv ADDR --topic T [--mode sync|async|oneway] [--threads N] [--count N] [--size BYTES] [--window N]
  * </pre>
  */
@@ -55,6 +56,9 @@ public final class Checker {
                 send(namesrv, topic, Integer.parseInt(opts.getOrDefault("count", "1")),
                     Integer.parseInt(opts.getOrDefault("size", "128")), opts.get("keys"), opts.get("tags"),
                     opts.getOrDefault("group", "rmq_interop_java_producer"));
+                break;
+            case "reply":
+                reply(namesrv, topic, Integer.parseInt(opts.getOrDefault("seconds", "60")));
                 break;
             case "bench":
                 bench(namesrv, topic, opts.getOrDefault("mode", "sync"),
@@ -127,6 +131,58 @@ public final class Checker {
         } finally {
             consumer.shutdown();
         }
+    }
+
+    /**
+     * The replier of request-reply: a push consumer of `topic` that answers every request message with
+     * `MessageUtil.createReplyMessage` (body "reply:" + the request's body), sent by a producer as the
+     * Java client sends replies (SEND_REPLY_MESSAGE_V2). Prints "ready" once subscribed, then one JSON line
+     * per reply; exits after `seconds`.
+     */
+    private static void reply(String namesrv, String topic, int seconds) throws Exception {
+        // Rebalance every second (default 20 s), so the consumer owns its queues soon after the route appears.
+        System.setProperty("rocketmq.client.rebalance.waitInterval", "1000");
+        DefaultMQProducer producer = new DefaultMQProducer("rmq_interop_replier_producer");
+        producer.setNamesrvAddr(namesrv);
+        producer.setInstanceName("rmq_interop_reply_" + System.nanoTime());
+        producer.start();
+        org.apache.rocketmq.client.consumer.DefaultMQPushConsumer consumer =
+            new org.apache.rocketmq.client.consumer.DefaultMQPushConsumer("rmq_interop_replier_" + System.nanoTime());
+        consumer.setNamesrvAddr(namesrv);
+        consumer.setInstanceName("rmq_interop_reply_" + System.nanoTime());
+        consumer.setPollNameServerInterval(1000);
+        consumer.setConsumeFromWhere(org.apache.rocketmq.common.consumer.ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+        consumer.subscribe(topic, "*");
+        consumer.registerMessageListener((org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently) (msgs, ctx) -> {
+            for (MessageExt m : msgs) {
+                try {
+                    byte[] body = ("reply:" + new String(m.getBody(), java.nio.charset.StandardCharsets.UTF_8))
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    Message r = org.apache.rocketmq.client.utils.MessageUtil.createReplyMessage(m, body);
+                    SendResult sr = producer.send(r, 3000);
+                    Map<String, Object> o = new TreeMap<>();
+                    o.put("replied", m.getProperty("CORRELATION_ID"));
+                    o.put("status", sr.getSendStatus().name());
+                    System.out.println(toJson(o));
+                    System.out.flush();
+                } catch (Exception e) {
+                    System.err.println("reply failed: " + e);
+                }
+            }
+            return org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        consumer.start();
+        // Ready once the consumer owns queues of the topic (the route may take a moment to appear).
+        long until = System.currentTimeMillis() + 60_000;
+        while (consumer.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().isEmpty()
+            && System.currentTimeMillis() < until) {
+            Thread.sleep(200);
+        }
+        System.out.println("ready");
+        System.out.flush();
+        Thread.sleep(seconds * 1000L);
+        consumer.shutdown();
+        producer.shutdown();
     }
 
     private static void send(String namesrv, String topic, int count, int size, String keys, String tags,
