@@ -1,7 +1,7 @@
 //! Transactional messages on real brokers (scripts/cluster sets transactionCheckInterval and
 //! transactionTimeOut to 1 s, transactionCheckMax 5, and on 5.x transactionOpBatchInterval 200 ms):
 //! commit is read by the Java consumer, rollback never is, unknown then a check-back answered commit is
-//! read exactly once, and a check-back reaching a producer that restarted (a new producer of the same
+//! read exactly once, and a check-back reaching a producer that restarted (a new process of the same
 //! group, the first one shut down) is answered by it. Check-backs are tested on the Java brokers only:
 //! scripts/cluster cannot shorten rocketmq-rust's check interval (its broker refuses unknown keys), so
 //! there commit and rollback are tested and the check-back tests say they are skipped.
@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -199,17 +201,30 @@ fn a_producer_that_restarted_answers_the_check_back() {
     // Gone before any check (the broker waits transactionTimeOut, 1 s, before the first).
     first.shutdown();
     drop(first);
-    let second = producer(&c, &group);
-    second.listener_answer("orphan", LocalTransactionState::Commit);
+    // The restarted producer: a new process of the same group (crates/rmq-it/src/bin/tx-answer.rs).
     let t0 = Instant::now();
-    c.read_back(&topic, Duration::from_secs(15), |m| keys(m) == ["orphan"])
+    let mut second = Command::new(env!("CARGO_BIN_EXE_tx-answer"))
+        .args([&c.namesrv.to_string(), &group, "12"])
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(second.checks_answered() >= 1);
-    println!(
-        "restarted producer answered the check-back; the message was read {:?} after the restart",
-        t0.elapsed()
+    let mut out = BufReader::new(second.stdout.take().unwrap()).lines();
+    assert_eq!(out.next().unwrap().unwrap(), "ready");
+    let read = c.read_back(&topic, Duration::from_secs(15), |m| keys(m) == ["orphan"]);
+    let seen = t0.elapsed();
+    let answered = out.next().and_then(Result::ok).unwrap_or_default();
+    let _ = second.wait();
+    read.unwrap();
+    assert!(
+        answered
+            .strip_prefix("answered ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1),
+        "{answered:?}"
     );
-    second.shutdown();
+    println!(
+        "a new process of the group answered the check-back; the message was read {seen:?} after it started ({answered})"
+    );
 }
 
 /// Test access to the listener's table.
