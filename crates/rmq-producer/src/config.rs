@@ -11,6 +11,9 @@ use rmq_routing::{HealthPolicy, RoutingStrategy};
 
 use crate::error::ProducerError;
 
+/// The Java client's default trace topic.
+const DEFAULT_TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
+
 /// Producer settings. `Default` gives Java's defaults; [`ProducerConfig::validate`] is the one place that
 /// checks them (called by [`crate::Producer::new`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +77,12 @@ pub struct ProducerConfig {
     /// alone), every message carries `INSTANCE_ID`, and results name the topic without it, as the Java
     /// client's `setNamespace`. Default none.
     pub namespace: Option<String>,
+    /// Message trace, as the Java client's `enableMsgTrace`: a Pub record per stored message, sent in
+    /// batches to `trace_topic` by a thread of the producer, never blocking or failing a send.
+    /// Default off.
+    pub trace: bool,
+    /// Where trace records go. Default `RMQ_SYS_TRACE_TOPIC`.
+    pub trace_topic: String,
 }
 
 impl Default for ProducerConfig {
@@ -103,6 +112,8 @@ impl Default for ProducerConfig {
             broker_addr_override: BTreeMap::new(),
             credentials: None,
             namespace: None,
+            trace: false,
+            trace_topic: DEFAULT_TRACE_TOPIC.into(),
         }
     }
 }
@@ -147,6 +158,12 @@ impl ProducerConfig {
     pub fn validate(&self) -> Result<(), ProducerError> {
         let bad =
             |field: &'static str, why: String| Err(ProducerError::Config { field, reason: why });
+        if self.trace {
+            validate::topic(&self.trace_topic).map_err(|e| ProducerError::Config {
+                field: "trace_topic",
+                reason: e.to_string(),
+            })?;
+        }
         if let Some(ns) = &self.namespace {
             namespace::validate(ns).map_err(|e| ProducerError::Config {
                 field: "namespace",

@@ -19,6 +19,7 @@ use crate::reply::Replies;
 use crate::request::Requests;
 use crate::routes::Routes;
 use crate::stats::Counters;
+use crate::trace::Tracer;
 use crate::workers::{JobQueue, Workers};
 
 const CREATED: u8 = 0;
@@ -48,6 +49,7 @@ pub(crate) struct Core {
     in_flight: InFlight,
     heartbeats: Heartbeats,
     replies: Arc<Replies>,
+    tracer: Option<Tracer>,
     workers: Workers,
     jobs: JobQueue,
 }
@@ -111,6 +113,7 @@ impl Core {
             ),
             counters,
             replies,
+            tracer: config.trace.then(|| Tracer::new(&config.trace_topic)),
             workers: Workers::default(),
             jobs: JobQueue::default(),
             state: AtomicU8::new(CREATED),
@@ -142,6 +145,11 @@ impl Core {
 
     pub(crate) fn requests(&self) -> &Requests {
         &self.requests
+    }
+
+    /// The message tracer, when tracing is on.
+    pub(crate) fn tracer(&self) -> Option<&Tracer> {
+        self.tracer.as_ref()
     }
 
     pub(crate) fn replies(&self) -> &Arc<Replies> {

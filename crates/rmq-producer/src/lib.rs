@@ -38,6 +38,7 @@ mod send;
 mod stats;
 mod sync_send;
 mod templates;
+mod trace;
 mod transaction;
 mod workers;
 

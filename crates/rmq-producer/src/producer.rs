@@ -22,6 +22,7 @@ use crate::result::{MessageQueue, SendResult};
 use crate::send::{Mode, SendJob, Target, refused, strategy_for};
 use crate::stats::ProducerStats;
 use crate::sync_send;
+use crate::trace::{SendTrace, Tracer};
 
 /// A RocketMQ producer. Cheap to clone and share across threads; every method takes `&self`. Dropping the
 /// last clone shuts it down as [`Producer::shutdown`] does.
@@ -66,6 +67,12 @@ impl std::fmt::Debug for Producer {
 
 /// Stops `core`: see [`Producer::shutdown_timeout`].
 fn shutdown(core: &Arc<Core>, drain: Duration) {
+    // The last trace records go out while the producer still sends (they drain with the rest below).
+    if core.is_running()
+        && let Some(t) = core.tracer()
+    {
+        t.stop();
+    }
     if !core.mark_stopped() {
         return;
     }
@@ -117,6 +124,26 @@ impl Producer {
         }
         let c = core.config();
         core.jobs().open(core.workers(), "rmq-async-worker")?;
+        if let Some(t) = core.tracer() {
+            let weak = Arc::downgrade(core);
+            let send: SendTrace = Box::new(move |m, done| match weak.upgrade() {
+                Some(c) => {
+                    let timeout = c.config().send_msg_timeout;
+                    drop(async_send::start(
+                        &c,
+                        &m,
+                        timeout,
+                        false,
+                        Some(Box::new(move |r| done(r.is_ok()))),
+                    ));
+                }
+                None => done(false),
+            });
+            t.start(send).map_err(|e| ProducerError::Config {
+                field: "trace",
+                reason: format!("cannot start the trace thread: {e}"),
+            })?;
+        }
         let weak = Arc::downgrade(core);
         core.workers().spawn_periodic(
             "rmq-route-refresh",
@@ -558,6 +585,7 @@ impl Producer {
             core.is_running(),
             core.in_flight().len(),
             core.replies().counts(),
+            core.tracer().map_or((0, 0), Tracer::counts),
             core.router(),
         )
     }

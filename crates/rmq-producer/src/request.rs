@@ -22,6 +22,7 @@ use crate::error::ProducerError;
 use crate::machine::Receipt;
 use crate::names::Names;
 use crate::result::SendResult;
+use crate::trace::TraceFacts;
 
 /// Room a UNIQ_KEY takes in the properties: 32 hex characters, the name, two separators.
 pub(crate) const UNIQ_ROOM: usize = 8 + 2 + 56;
@@ -40,6 +41,11 @@ pub(crate) struct Prepared {
     flag: i32,
     /// The body is a batch of messages (SEND_BATCH_MESSAGE).
     batch: bool,
+    /// What its trace record needs, when tracing is on.
+    trace: Option<TraceFacts>,
+    /// A trace message (a send to the trace topic while tracing is on): the producer's own, kept out of
+    /// the send counters, as Java's separate trace producer is.
+    internal: bool,
 }
 
 impl Prepared {
@@ -51,6 +57,21 @@ impl Prepared {
     /// The topic as the caller named it.
     pub(crate) fn user_topic(&self) -> &Arc<str> {
         &self.user_topic
+    }
+
+    /// Its trace facts, when it is traced.
+    pub(crate) fn trace(&self) -> Option<&TraceFacts> {
+        self.trace.as_ref()
+    }
+
+    /// Whether this is one of the producer's own trace messages.
+    pub(crate) fn is_internal(&self) -> bool {
+        self.internal
+    }
+
+    /// Body length as sent (after compression).
+    pub(crate) fn body_len(&self) -> usize {
+        self.body.len()
     }
 
     /// Its UNIQ_KEY (a batch: its messages' keys, comma-separated).
@@ -68,6 +89,8 @@ pub(crate) struct Requests {
     /// The caller's topic names → the names on the wire (used only with a namespace).
     wire_topics: Names,
     namespace: Option<String>,
+    /// Trace messages of topics other than this one (`None`: tracing off).
+    trace_topic: Option<String>,
     group: String,
     default_topic_queue_nums: i32,
     compress_over: usize,
@@ -87,6 +110,7 @@ impl Requests {
             topics: Names::default(),
             wire_topics: Names::default(),
             namespace: config.namespace.clone(),
+            trace_topic: config.trace.then(|| config.trace_topic.clone()),
             group: config.wire_name(&config.producer_group).into_owned(),
             default_topic_queue_nums: config.default_topic_queue_nums,
             compress_over: config.compress_msg_body_over,
@@ -182,6 +206,12 @@ impl Requests {
             properties,
             body,
             sys_flag,
+            trace: self
+                .trace_topic
+                .as_ref()
+                .filter(|t| **t != message.topic)
+                .map(|_| TraceFacts::of(message, now_ms())),
+            internal: self.trace_topic.as_deref() == Some(message.topic.as_str()),
             topic,
             user_topic,
             flag: message.flag,
@@ -235,6 +265,9 @@ impl Requests {
             user_topic,
             flag: 0,
             batch: true,
+            // Batches are not traced (one record would stand for many messages).
+            trace: None,
+            internal: false,
         })
     }
 

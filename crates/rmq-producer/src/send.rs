@@ -15,6 +15,7 @@ use crate::error::ProducerError;
 use crate::machine::{Health, Policy, Receipt, SendMachine, Step};
 use crate::request::{Prepared, send_result};
 use crate::result::SendResult;
+use crate::trace::{Stored, Tracer, pub_record};
 
 /// How an attempt's queue is chosen.
 pub(crate) enum Target<'a> {
@@ -193,13 +194,37 @@ impl<'a> SendJob<'a> {
         let attempts = self.machine.made();
         let ok = r.is_ok();
         match self.mode {
+            _ if self.prepared.is_internal() => {}
             Mode::Answered => {
                 core.counters()
                     .record_send(ok, attempts, self.machine.started().elapsed());
             }
             Mode::Oneway => core.counters().record_oneway(ok, attempts),
         }
+        if let (Ok(receipt), Some(tracer)) = (&r, core.tracer()) {
+            trace(core, tracer, &self.prepared, receipt);
+        }
         r.map(|receipt| send_result(self.prepared, receipt))
+    }
+}
+
+/// Queues the trace record of a stored message (one that is traced).
+fn trace(core: &Core, tracer: &Tracer, p: &Prepared, receipt: &Receipt) {
+    let (Some(facts), Receipt::Stored { status, header, .. }) = (p.trace(), receipt) else {
+        return;
+    };
+    let config = core.config();
+    let stored = Stored {
+        group: &config.producer_group,
+        topic: p.user_topic(),
+        msg_id: p.uniq_key(),
+        body_len: p.body_len(),
+        status: *status,
+        header,
+        now_ms: crate::request::now_ms(),
+    };
+    if let Some(record) = pub_record(facts, &stored) {
+        tracer.submit(record, p.uniq_key(), facts.keys());
     }
 }
 

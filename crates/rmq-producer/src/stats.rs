@@ -61,6 +61,7 @@ impl Counters {
         running: bool,
         in_flight: usize,
         (replies, late_replies): (u64, u64),
+        (traces_sent, traces_dropped): (u64, u64),
         router: &MessageRouter,
     ) -> ProducerStats {
         let (sent, failed) = (
@@ -89,6 +90,8 @@ impl Counters {
             heartbeats_failed: self.heartbeats_failed.load(Ordering::Relaxed),
             replies,
             late_replies,
+            traces_sent,
+            traces_dropped,
             routes: router.mapping().summary(now),
             router: router.stats(now),
         }
@@ -124,6 +127,10 @@ pub struct ProducerStats {
     pub replies: u64,
     /// Replies that arrived after their request gave up (or for no request of this producer): dropped.
     pub late_replies: u64,
+    /// Trace records in trace messages that were stored ([`crate::ProducerConfig::trace`]).
+    pub traces_sent: u64,
+    /// Trace records dropped: too many waiting, or their trace message failed (the user's send did not).
+    pub traces_dropped: u64,
     /// Cached routes with their age and staleness.
     pub routes: Vec<RouteSummary>,
     /// Routing counters and per-broker health (attempt counts, average and max latency).

@@ -105,6 +105,8 @@ pub const ENV_VARS: &[&str] = &[
     "RMQ_BATCH_SIZE",
     "RMQ_BROKER_ADDR_OVERRIDE",
     "RMQ_NAMESPACE",
+    "RMQ_TRACE",
+    "RMQ_TRACE_TOPIC",
     "RMQ_ACCESS_KEY",
     "RMQ_SECRET_KEY",
     "RMQ_SECURITY_TOKEN",
@@ -284,6 +286,8 @@ impl ProducerConfig {
                     self.broker_addr_override = parse_override(var, &v)?;
                 }
                 "RMQ_NAMESPACE" => self.namespace = Some(v),
+                "RMQ_TRACE" => self.trace = parse_bool(var, &v)?,
+                "RMQ_TRACE_TOPIC" => self.trace_topic = v,
                 // Credentials are put together after the loop: the keys come in two variables.
                 "RMQ_ACCESS_KEY" | "RMQ_SECRET_KEY" | "RMQ_SECURITY_TOKEN" => {}
                 _ => {
@@ -495,6 +499,8 @@ mod tests {
                 "10.0.0.1:10911=127.0.0.1:30911; 10.0.0.2:10911=127.0.0.1:30912",
             ),
             ("RMQ_NAMESPACE", "nsA"),
+            ("RMQ_TRACE", "true"),
+            ("RMQ_TRACE_TOPIC", "MyTraces"),
             ("RMQ_ACCESS_KEY", "other-ak"),
             ("RMQ_SECRET_KEY", "other-sk"),
             ("RMQ_SECURITY_TOKEN", "tok"),

@@ -29,6 +29,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * <pre>
  * read --namesrv ADDR --topic T [--inline-max BYTES] [--access-key AK --secret-key SK] [--namespace NS]
  * send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]
+ * trace --namesrv ADDR --topic TRACE_TOPIC   (every trace record of the topic, decoded by TraceDataEncoder)
  * reply --namesrv ADDR --topic T [--seconds N]   (answers request messages: body "reply:" + request body)
  * bench --namesrv ADDR --topic T [--mode sync|async|oneway] [--threads N] [--count N] [--size BYTES] [--window N]
  * </pre>
@@ -36,6 +37,9 @@ import org.apache.rocketmq.common.message.MessageQueue;
 public final class Checker {
     private Checker() {
     }
+
+    /** `trace` mode: print decoded trace records instead of messages. */
+    private static boolean traceRead;
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
@@ -56,6 +60,10 @@ public final class Checker {
                 send(namesrv, topic, Integer.parseInt(opts.getOrDefault("count", "1")),
                     Integer.parseInt(opts.getOrDefault("size", "128")), opts.get("keys"), opts.get("tags"),
                     opts.getOrDefault("group", "rmq_interop_java_producer"));
+                break;
+            case "trace":
+                traceRead = true;
+                read(namesrv, topic, 0, opts.get("access-key"), opts.get("secret-key"), opts.get("namespace"));
                 break;
             case "reply":
                 reply(namesrv, topic, Integer.parseInt(opts.getOrDefault("seconds", "60")));
@@ -123,7 +131,11 @@ public final class Checker {
                         break;
                     }
                     for (MessageExt m : r.getMsgFoundList()) {
-                        System.out.println(json(m, mq, inlineMax));
+                        if (traceRead) {
+                            printTrace(m);
+                        } else {
+                            System.out.println(json(m, mq, inlineMax));
+                        }
                     }
                     offset = r.getNextBeginOffset();
                 }
@@ -309,6 +321,33 @@ public final class Checker {
             System.out.println(toJson(o));
         } finally {
             producer.shutdown();
+        }
+    }
+
+    /** One JSON line per trace bean of `m`'s body, decoded by the Java client's own TraceDataEncoder. */
+    private static void printTrace(MessageExt m) {
+        String text = new String(m.getBody(), java.nio.charset.StandardCharsets.UTF_8);
+        for (org.apache.rocketmq.client.trace.TraceContext c
+            : org.apache.rocketmq.client.trace.TraceDataEncoder.decoderFromTraceDataString(text)) {
+            for (org.apache.rocketmq.client.trace.TraceBean b : c.getTraceBeans()) {
+                Map<String, Object> o = new TreeMap<>();
+                o.put("type", String.valueOf(c.getTraceType()));
+                o.put("timeStamp", c.getTimeStamp());
+                o.put("region", c.getRegionId());
+                o.put("group", c.getGroupName());
+                o.put("costTime", c.getCostTime());
+                o.put("success", c.isSuccess());
+                o.put("topic", b.getTopic());
+                o.put("msgId", b.getMsgId());
+                o.put("tags", b.getTags());
+                o.put("keys", b.getKeys());
+                o.put("storeHost", b.getStoreHost());
+                o.put("bodyLength", b.getBodyLength());
+                o.put("msgType", String.valueOf(b.getMsgType()));
+                o.put("offsetMsgId", b.getOffsetMsgId());
+                o.put("traceMessageKeys", m.getKeys());
+                System.out.println(toJson(o));
+            }
         }
     }
 
