@@ -15,6 +15,7 @@ use crate::config::ProducerConfig;
 use crate::error::ProducerError;
 use crate::heartbeat::Heartbeats;
 use crate::inflight::InFlight;
+use crate::metrics::Metrics;
 use crate::reply::Replies;
 use crate::request::Requests;
 use crate::routes::Routes;
@@ -145,6 +146,11 @@ impl Core {
 
     pub(crate) fn requests(&self) -> &Requests {
         &self.requests
+    }
+
+    /// The metric handles (empty without the `metrics` feature).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.counters.metrics()
     }
 
     /// The message tracer, when tracing is on.

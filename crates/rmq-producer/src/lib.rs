@@ -28,6 +28,7 @@ mod error;
 mod heartbeat;
 mod inflight;
 mod machine;
+mod metrics;
 mod names;
 mod producer;
 mod reply;

@@ -63,6 +63,8 @@ pub(crate) struct SendJob<'a> {
     key: Cow<'a, Message>,
     target: Target<'a>,
     mode: Mode,
+    /// `rmq.send` (debug level): topic, then per attempt broker, queue and attempt, and the outcome.
+    span: tracing::Span,
 }
 
 /// The routing strategy for `message`: message hash when it has a sharding key (ordering), else `default`.
@@ -86,12 +88,21 @@ impl<'a> SendJob<'a> {
         started: Instant,
         timeout: Duration,
     ) -> SendJob<'a> {
+        let span = tracing::debug_span!(
+            "rmq.send",
+            topic = &**prepared.user_topic(),
+            broker = tracing::field::Empty,
+            queue = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
         SendJob {
             machine: SendMachine::new(policy, started, timeout),
             prepared,
             key,
             target,
             mode,
+            span,
         }
     }
 
@@ -117,6 +128,11 @@ impl<'a> SendJob<'a> {
                 Step::Done(r) => return Plan::Done(r),
                 Step::Attempt { timeout } => match self.route(core) {
                     Ok(routing) => {
+                        if !self.span.is_disabled() {
+                            self.span.record("broker", routing.broker_name());
+                            self.span.record("queue", routing.queue_id());
+                            self.span.record("attempt", self.machine.made() + 1);
+                        }
                         let request = core.requests().request(&self.prepared, &routing);
                         return Plan::Attempt(Attempt {
                             routing,
@@ -193,13 +209,26 @@ impl<'a> SendJob<'a> {
     ) -> Result<Option<SendResult>, ProducerError> {
         let attempts = self.machine.made();
         let ok = r.is_ok();
-        match self.mode {
-            _ if self.prepared.is_internal() => {}
-            Mode::Answered => {
-                core.counters()
-                    .record_send(ok, attempts, self.machine.started().elapsed());
+        let took = self.machine.started().elapsed();
+        if !self.prepared.is_internal() {
+            match self.mode {
+                Mode::Answered => core.counters().record_send(ok, attempts, took),
+                Mode::Oneway => core.counters().record_oneway(ok, attempts),
             }
-            Mode::Oneway => core.counters().record_oneway(ok, attempts),
+            core.metrics().send(
+                self.prepared.user_topic(),
+                self.mode == Mode::Oneway,
+                ok,
+                attempts,
+                took,
+            );
+        }
+        if !self.span.is_disabled() {
+            let outcome = match &r {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            self.span.record("outcome", outcome.as_str());
         }
         if let (Ok(receipt), Some(tracer)) = (&r, core.tracer()) {
             trace(core, tracer, &self.prepared, receipt);

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use rmq_routing::MessageRouter;
 use rmq_routing::{RouteSummary, RouterStats};
 
+use crate::metrics::Metrics;
+
 /// The producer's counters; every send ends in exactly one `record_*` call.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -17,6 +19,8 @@ pub(crate) struct Counters {
     heartbeats_ok: AtomicU64,
     heartbeats_failed: AtomicU64,
     send_micros: AtomicU64,
+    /// The same events for a metrics recorder (feature `metrics`).
+    metrics: Metrics,
 }
 
 impl Counters {
@@ -49,7 +53,13 @@ impl Counters {
     }
 
     /// A heartbeat round (or a single heartbeat) ended.
+    /// The metric handles.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub(crate) fn record_heartbeats(&self, ok: usize, failed: usize) {
+        self.metrics.heartbeats(ok, failed);
         self.heartbeats_ok.fetch_add(ok as u64, Ordering::Relaxed);
         self.heartbeats_failed
             .fetch_add(failed as u64, Ordering::Relaxed);
