@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use rmq::prelude::ProducerConfig;
 use rmq::protocol::acl::Credentials;
+use rmq::protocol::compress::CompressionType;
 use rmq::remoting::{RemotingConfig, TlsConfig, TlsTrust};
 
 mod bench;
@@ -56,6 +57,18 @@ struct Cli {
     /// With `--tls`: accept any server certificate (encrypts, does not authenticate; tests only).
     #[arg(long, global = true, conflicts_with_all = ["tls_ca", "tls_pin"])]
     tls_insecure: bool,
+    /// Body compression for bodies of 4 KiB or more: zlib (every consumer reads it), lz4 or zstd (Java
+    /// consumers 5.1+ only).
+    #[arg(long, global = true, env = "RMQ_COMPRESSION", value_parser = ["zlib", "lz4", "zstd"], default_value = "zlib")]
+    compression: String,
+    /// Compression level (zlib 0-9, zstd 1-22).
+    #[arg(
+        long,
+        global = true,
+        env = "RMQ_COMPRESSION_LEVEL",
+        default_value_t = 5
+    )]
+    compression_level: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -140,6 +153,8 @@ pub(crate) struct Cluster {
     credentials: Option<Credentials>,
     namespace: Option<String>,
     tls: Option<TlsConfig>,
+    compression: CompressionType,
+    compression_level: u32,
 }
 
 impl Cluster {
@@ -149,6 +164,8 @@ impl Cluster {
             broker_addr_override: self.overrides.clone(),
             credentials: self.credentials.clone(),
             namespace: self.namespace.clone(),
+            compression: self.compression,
+            compression_level: self.compression_level,
             remoting: RemotingConfig {
                 tls: self.tls.clone(),
                 ..RemotingConfig::default()
@@ -215,6 +232,8 @@ fn main() -> ExitCode {
     let cluster = Cluster {
         namesrv: namesrv(cli.namesrv),
         tls,
+        compression: CompressionType::from_name(&cli.compression).unwrap_or(CompressionType::Zlib),
+        compression_level: cli.compression_level,
         overrides,
         credentials,
         namespace: cli.namespace,

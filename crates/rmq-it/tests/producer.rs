@@ -146,3 +146,42 @@ fn batches_are_read_back_message_by_message() {
     }
     p.shutdown();
 }
+
+#[test]
+fn every_codec_is_read_back_by_the_java_consumer() {
+    use rmq_protocol::compress::CompressionType;
+    let Some(c) = Cluster::from_env("every_codec_is_read_back_by_the_java_consumer") else {
+        return;
+    };
+    let body: Vec<u8> = (0..9000u32)
+        .map(|i| b"rocketmq"[(i % 8) as usize])
+        .collect();
+    for codec in [
+        CompressionType::Zlib,
+        CompressionType::Lz4,
+        CompressionType::Zstd,
+    ] {
+        let p = Producer::new(ProducerConfig {
+            compression: codec,
+            compression_level: 3,
+            ..ProducerConfig::new("rmq_it_codec", c.namesrv.to_string())
+        })
+        .unwrap();
+        p.start().unwrap();
+        let topic = unique_topic(&format!("rmq_codec_{}", codec.name()));
+        p.send_sync(&Message::new(topic.clone(), body.clone()))
+            .unwrap();
+        let read = c
+            .read_back(&topic, Duration::from_secs(30), |m| m.len() == 1)
+            .unwrap();
+        assert_eq!(read[0]["bodySha256"], sha256_hex(&body), "{codec:?}");
+        let compressed = read[0]["sysFlag"].as_i64().unwrap() & 0x700;
+        assert_eq!(
+            compressed,
+            i64::from(codec.flag_bits()) & 0x700,
+            "{codec:?}: {}",
+            read[0]
+        );
+        p.shutdown();
+    }
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rmq_protocol::acl::Credentials;
+use rmq_protocol::compress::CompressionType;
 use rmq_protocol::{namespace, validate};
 use rmq_remoting::RemotingConfig;
 use rmq_routing::{HealthPolicy, RoutingStrategy};
@@ -46,8 +47,13 @@ pub struct ProducerConfig {
     /// Broker health thresholds: failures before DEGRADED / UNHEALTHY, successes to recover, and the
     /// breaker's periods (a failing broker is kept out for 1 s doubling to 30 s, then tried again).
     pub health: HealthPolicy,
-    /// Bodies of at least this many bytes are compressed with zlib. Default 4096.
+    /// Bodies of at least this many bytes are compressed with `compression`. Default 4096.
     pub compress_msg_body_over: usize,
+    /// How bodies are compressed: zlib (default; every RocketMQ consumer reads it), lz4 or zstd (features
+    /// `lz4` / `zstd`; read by the Java consumer from 5.1 on, not by 4.x consumers or most other clients).
+    pub compression: CompressionType,
+    /// Compression level: zlib 0–9 (default 5, as Java), zstd 1–22; lz4 has none.
+    pub compression_level: u32,
     /// Retry on another broker when a broker stored the message with a degraded status (10/11/12).
     /// Default false, as in Java (a retry may duplicate the message).
     pub retry_another_broker_when_not_store_ok: bool,
@@ -102,6 +108,8 @@ impl Default for ProducerConfig {
             send_latency_enable: false,
             health: HealthPolicy::default(),
             compress_msg_body_over: rmq_protocol::compress::DEFAULT_COMPRESS_THRESHOLD,
+            compression: CompressionType::Zlib,
+            compression_level: rmq_protocol::compress::DEFAULT_COMPRESS_LEVEL,
             retry_another_broker_when_not_store_ok: false,
             default_topic_queue_nums: 4,
             routing_strategy: RoutingStrategy::RoundRobin,
@@ -158,6 +166,27 @@ impl ProducerConfig {
     pub fn validate(&self) -> Result<(), ProducerError> {
         let bad =
             |field: &'static str, why: String| Err(ProducerError::Config { field, reason: why });
+        let max_level = match self.compression {
+            CompressionType::Zlib => 9,
+            CompressionType::Zstd => 22,
+            _ => u32::MAX,
+        };
+        if self.compression_level > max_level {
+            return bad(
+                "compression_level",
+                format!(
+                    "{} for {} (at most {max_level})",
+                    self.compression_level,
+                    self.compression.name()
+                ),
+            );
+        }
+        // Refuses a codec this build lacks now, not at the first large message.
+        if let Err(e) =
+            rmq_protocol::compress::compress(b"probe", self.compression, self.compression_level)
+        {
+            return bad("compression", e.to_string());
+        }
         if self.trace {
             validate::topic(&self.trace_topic).map_err(|e| ProducerError::Config {
                 field: "trace_topic",
@@ -293,6 +322,29 @@ mod tests {
         match c.validate() {
             Err(ProducerError::Config { field, .. }) => field,
             other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_codec_and_level_are_checked() {
+        let base = ProducerConfig::new("PG", "127.0.0.1:9876");
+        let with = |compression, compression_level| ProducerConfig {
+            compression,
+            compression_level,
+            ..base.clone()
+        };
+        assert_eq!(
+            err_field(&with(CompressionType::Zlib, 10)),
+            "compression_level"
+        );
+        assert!(with(CompressionType::Zlib, 9).validate().is_ok());
+        for codec in [CompressionType::Lz4, CompressionType::Zstd] {
+            let built = rmq_protocol::compress::compress(b"x", codec, 3).is_ok();
+            let r = with(codec, 3).validate();
+            assert_eq!(r.is_ok(), built, "{codec:?}: {r:?}");
+            if !built {
+                assert_eq!(err_field(&with(codec, 3)), "compression");
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress, should_compress};
+use rmq_protocol::compress::{CompressionType, compress, should_compress};
 use rmq_protocol::header::SendMessageRequestHeaderV2Ref;
 use rmq_protocol::message::{
     NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR, encode_properties, encoded_properties_len, property,
@@ -94,6 +94,8 @@ pub(crate) struct Requests {
     group: String,
     default_topic_queue_nums: i32,
     compress_over: usize,
+    compression: CompressionType,
+    compression_level: u32,
     max_message_size: usize,
 }
 
@@ -114,6 +116,8 @@ impl Requests {
             group: config.wire_name(&config.producer_group).into_owned(),
             default_topic_queue_nums: config.default_topic_queue_nums,
             compress_over: config.compress_msg_body_over,
+            compression: config.compression,
+            compression_level: config.compression_level,
             max_message_size: config.max_message_size,
         }
     }
@@ -187,7 +191,7 @@ impl Requests {
         let mut sys_flag = 0;
         let mut body = message.body.clone();
         if should_compress(message.body.len(), self.compress_over) {
-            let (z, bits) = compress(&message.body, CompressionType::Zlib, DEFAULT_COMPRESS_LEVEL)
+            let (z, bits) = compress(&message.body, self.compression, self.compression_level)
                 .map_err(|e| ProducerError::Config {
                     field: "compression",
                     reason: e.to_string(),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rmq_protocol::acl::Credentials;
+use rmq_protocol::compress::CompressionType;
 use rmq_routing::RoutingStrategy;
 
 use crate::config::ProducerConfig;
@@ -107,6 +108,8 @@ pub const ENV_VARS: &[&str] = &[
     "RMQ_NAMESPACE",
     "RMQ_TRACE",
     "RMQ_TRACE_TOPIC",
+    "RMQ_COMPRESSION",
+    "RMQ_COMPRESSION_LEVEL",
     "RMQ_ACCESS_KEY",
     "RMQ_SECRET_KEY",
     "RMQ_SECURITY_TOKEN",
@@ -288,6 +291,14 @@ impl ProducerConfig {
                 "RMQ_NAMESPACE" => self.namespace = Some(v),
                 "RMQ_TRACE" => self.trace = parse_bool(var, &v)?,
                 "RMQ_TRACE_TOPIC" => self.trace_topic = v,
+                "RMQ_COMPRESSION" => {
+                    self.compression =
+                        CompressionType::from_name(&v).ok_or_else(|| ProducerError::Config {
+                            field: var,
+                            reason: format!("{v:?} is not zlib, lz4 or zstd"),
+                        })?;
+                }
+                "RMQ_COMPRESSION_LEVEL" => self.compression_level = parse(var, &v, "a level")?,
                 // Credentials are put together after the loop: the keys come in two variables.
                 "RMQ_ACCESS_KEY" | "RMQ_SECRET_KEY" | "RMQ_SECURITY_TOKEN" => {}
                 _ => {
@@ -501,6 +512,8 @@ mod tests {
             ("RMQ_NAMESPACE", "nsA"),
             ("RMQ_TRACE", "true"),
             ("RMQ_TRACE_TOPIC", "MyTraces"),
+            ("RMQ_COMPRESSION", "zstd"),
+            ("RMQ_COMPRESSION_LEVEL", "3"),
             ("RMQ_ACCESS_KEY", "other-ak"),
             ("RMQ_SECRET_KEY", "other-sk"),
             ("RMQ_SECURITY_TOKEN", "tok"),

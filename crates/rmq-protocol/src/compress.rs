@@ -47,7 +47,18 @@ impl CompressionType {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The codec named `name` (`zlib`, `lz4`, `zstd`; any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "zlib" => Some(CompressionType::Zlib),
+            "lz4" => Some(CompressionType::Lz4),
+            "zstd" => Some(CompressionType::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The codec's name: `zlib`, `lz4` or `zstd`.
+    pub fn name(self) -> &'static str {
         match self {
             CompressionType::Zlib => "zlib",
             CompressionType::Lz4 => "lz4",
