@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use rmq::prelude::*;
 
 use crate::commands::describe;
+use crate::plot::Sample;
 
 /// How messages are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -60,6 +61,9 @@ pub(crate) struct ProduceArgs {
     /// kind, and it costs less to encode and decode).
     #[arg(long, value_enum, default_value_t = HeaderType::Json)]
     header: HeaderType,
+    /// Write a chart of TPS and p50 / p99 latency per second to this SVG file at the end.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
 }
 
 /// Header encodings of `--header`.
@@ -106,6 +110,12 @@ impl Histogram {
 
     /// (count, avg ms, p99 ms, max ms), resetting when `take`.
     fn summary(&self, take: bool) -> (u64, f64, f64, f64) {
+        let (n, avg, [_, p99], max) = self.summary_with_median(take);
+        (n, avg, p99, max)
+    }
+
+    /// (count, avg ms, [p50, p99] ms, max ms), resetting when `take`.
+    fn summary_with_median(&self, take: bool) -> (u64, f64, [f64; 2], f64) {
         let read = |a: &AtomicU64| {
             if take {
                 a.swap(0, Ordering::Relaxed)
@@ -115,32 +125,31 @@ impl Histogram {
         };
         let counts: Vec<u64> = self.buckets.iter().map(read).collect();
         let (n, sum, max) = (read(&self.count), read(&self.sum_us), read(&self.max_us));
-        let target = (n as f64 * 0.99).ceil() as u64;
-        let mut seen = 0;
-        let mut p99_us = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= target.max(1) {
-                let i = i as u64;
-                p99_us = if i < FINE {
-                    i * 10 + 10
-                } else {
-                    FINE * 10 + (i - FINE + 1) * 1000
-                };
-                break;
+        // The upper edge of the bucket holding the `q` quantile.
+        let quantile_us = |q: f64| {
+            let target = ((n as f64 * q).ceil() as u64).max(1);
+            let mut seen = 0;
+            for (i, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= target {
+                    let i = i as u64;
+                    return if i < FINE {
+                        i * 10 + 10
+                    } else {
+                        FINE * 10 + (i - FINE + 1) * 1000
+                    };
+                }
             }
-        }
+            0
+        };
+        let (p50_us, p99_us) = (quantile_us(0.5), quantile_us(0.99));
         let avg = if n == 0 {
             0.0
         } else {
             sum as f64 / n as f64 / 1000.0
         };
-        (
-            n,
-            avg,
-            p99_us.min(max.max(1)) as f64 / 1000.0,
-            max as f64 / 1000.0,
-        )
+        let cap = |us: u64| us.min(max.max(1)) as f64 / 1000.0;
+        (n, avg, [cap(p50_us), cap(p99_us)], max as f64 / 1000.0)
     }
 }
 
@@ -205,19 +214,49 @@ pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> 
         .is_none()
         .then(|| Instant::now() + Duration::from_secs(a.duration));
     let started = Instant::now();
+    // A live line on a terminal (stderr), redrawn four times a second; not with --json.
+    let live = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let reporter = {
         let (s, json, mode) = (shared.clone(), a.json, a.mode);
         std::thread::spawn(move || {
             let mut tick = Instant::now();
+            let mut drawn = Instant::now();
             let mut last_failed = (0, 0);
+            let mut samples = Vec::new();
             while !s.stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
+                if live && drawn.elapsed() >= Duration::from_millis(250) {
+                    drawn = Instant::now();
+                    let done = s.total.count.load(Ordering::Relaxed);
+                    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+                    let of = if limit == u64::MAX {
+                        String::new()
+                    } else {
+                        format!("/{limit}")
+                    };
+                    eprint!(
+                        "\r{done}{of} sent, {:.0} TPS overall, {} failed, {:.0} s   ",
+                        done as f64 / elapsed,
+                        s.send_failed.load(Ordering::Relaxed)
+                            + s.response_failed.load(Ordering::Relaxed),
+                        elapsed
+                    );
+                }
                 if tick.elapsed() < Duration::from_secs(1) {
                     continue;
                 }
                 let secs = tick.elapsed().as_secs_f64();
                 tick = Instant::now();
-                let (n, avg, p99, max) = s.second.summary(true);
+                let (n, avg, [p50, p99], max) = s.second.summary_with_median(true);
+                samples.push(Sample {
+                    t: started.elapsed().as_secs_f64(),
+                    tps: n as f64 / secs,
+                    p50,
+                    p99,
+                });
+                if live {
+                    eprint!("\r");
+                }
                 let failed = (
                     s.send_failed.load(Ordering::Relaxed),
                     s.response_failed.load(Ordering::Relaxed),
@@ -235,6 +274,10 @@ pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> 
                     );
                 }
             }
+            if live {
+                eprintln!();
+            }
+            samples
         })
     };
     let more = move |s: &Shared| {
@@ -293,8 +336,22 @@ pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> 
     let secs = started.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds() - cpu0;
     shared.stop.store(true, Ordering::Relaxed);
-    let _ = reporter.join();
+    let samples = reporter.join().unwrap_or_default();
     producer.shutdown();
+    if let Some(path) = &a.plot {
+        let title = format!(
+            "rmq bench produce: {:?}, {} bytes, {} per second",
+            a.mode,
+            a.size,
+            if samples.is_empty() {
+                "no full second"
+            } else {
+                "sampled"
+            }
+        );
+        std::fs::write(path, crate::plot::svg(&title, &samples))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     let (n, avg, p99, max) = shared.total.summary(false);
     let failed =
         shared.send_failed.load(Ordering::Relaxed) + shared.response_failed.load(Ordering::Relaxed);

@@ -30,28 +30,54 @@ fn started(c: &Cluster, group: &str) -> Result<Producer, String> {
 }
 
 pub(crate) fn send(c: &Cluster, a: SendArgs) -> Result<(), String> {
-    let body: bytes::Bytes = match (&a.body, &a.file) {
-        (Some(b), _) => b.clone().into(),
-        (None, Some(f)) => std::fs::read(f)
-            .map_err(|e| format!("cannot read {}: {e}", f.display()))?
-            .into(),
-        (None, None) => return Err("give the body with --body TEXT or --file PATH".into()),
+    // The message of `body`, with the keys, tag and properties given.
+    let message = |body: bytes::Bytes| -> Result<Message, String> {
+        let mut msg = Message::new(a.topic.clone(), body);
+        if !a.keys.is_empty() {
+            msg.set_keys(&a.keys);
+        }
+        if let Some(t) = &a.tags {
+            msg.set_tags(t);
+        }
+        for (k, v) in &a.props {
+            msg.put_user_property(k, v)
+                .map_err(|e| format!("validation error: {e}"))?;
+        }
+        Ok(msg)
     };
-    let mut msg = Message::new(a.topic.clone(), body);
-    if !a.keys.is_empty() {
-        msg.set_keys(&a.keys);
-    }
-    if let Some(t) = &a.tags {
-        msg.set_tags(t);
-    }
-    for (k, v) in &a.props {
-        msg.put_user_property(k, v)
-            .map_err(|e| format!("validation error: {e}"))?;
-    }
+    let bodies: Box<dyn Iterator<Item = Result<bytes::Bytes, String>>> =
+        match (&a.body, &a.file, a.stdin) {
+            (Some(b), _, _) => {
+                let b = bytes::Bytes::from(b.clone());
+                Box::new(std::iter::repeat_n(Ok(b), a.count as usize))
+            }
+            (None, Some(f), _) => {
+                let b: bytes::Bytes = std::fs::read(f)
+                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?
+                    .into();
+                Box::new(std::iter::repeat_n(Ok(b), a.count as usize))
+            }
+            // One message per line of standard input (empty lines skipped), as they arrive.
+            (None, None, true) => Box::new(
+                std::io::stdin()
+                    .lines()
+                    .map(|l| l.map_err(|e| format!("cannot read standard input: {e}")))
+                    .filter(|l| l.as_ref().map_or(true, |l| !l.is_empty()))
+                    .map(|l| l.map(bytes::Bytes::from)),
+            ),
+            (None, None, false) => {
+                return Err("give the body with --body TEXT, --file PATH or --stdin".into());
+            }
+        };
+    // Refuse a bad property before connecting.
+    message(bytes::Bytes::from_static(b"x"))?;
     let p = started(c, &a.group)?;
     let mut failure = None;
-    for _ in 0..a.count {
-        match p.send_sync(&msg) {
+    for body in bodies {
+        let sent = body
+            .and_then(&message)
+            .and_then(|m| p.send_sync(&m).map_err(|e| describe(&e)));
+        match sent {
             Ok(r) => println!(
                 "{:?} msgId={} offsetMsgId={} broker={} queue={} offset={} attempts={}",
                 r.status,
@@ -63,7 +89,7 @@ pub(crate) fn send(c: &Cluster, a: SendArgs) -> Result<(), String> {
                 r.attempts
             ),
             Err(e) => {
-                failure = Some(describe(&e));
+                failure = Some(e);
                 break;
             }
         }

@@ -15,6 +15,7 @@ use rmq::remoting::{RemotingConfig, TlsConfig, TlsTrust};
 
 mod bench;
 mod commands;
+mod plot;
 
 /// The rmq command line.
 #[derive(Parser, Debug)]
@@ -119,8 +120,11 @@ struct SendArgs {
     #[arg(long, conflicts_with = "file")]
     body: Option<String>,
     /// Read the body from a file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stdin")]
     file: Option<std::path::PathBuf>,
+    /// Send one message per line of standard input (empty lines skipped).
+    #[arg(long, conflicts_with_all = ["body", "count"])]
+    stdin: bool,
     /// Keys.
     #[arg(long, num_args = 1..)]
     keys: Vec<String>,

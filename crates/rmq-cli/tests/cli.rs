@@ -164,3 +164,129 @@ fn the_secret_key_is_never_printed() {
     );
     assert!(text.contains("--secret-key"), "{text}");
 }
+
+/// A mock broker answering sends with SEND_OK, and a name server routing every topic to it.
+fn mock_cluster() -> (rmq_testkit::MockServer, rmq_testkit::MockServer) {
+    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
+    use rmq_protocol::{RemotingCommand, RequestCode};
+    use rmq_testkit::{Action, MockServer, ok, route_response, send_ok};
+    let broker = MockServer::start(|r: &RemotingCommand| {
+        if r.request_code() == RequestCode::SEND_MESSAGE_V2 {
+            vec![Action::Respond(send_ok(0, 1))]
+        } else {
+            vec![Action::Respond(ok())]
+        }
+    })
+    .expect("broker");
+    let mut route = TopicRouteData::default();
+    let mut b = BrokerData {
+        broker_name: "broker-a".into(),
+        cluster: "C".into(),
+        ..Default::default()
+    };
+    b.broker_addrs.insert(0, broker.addr());
+    route.broker_datas.push(b);
+    route.queue_datas.push(QueueData {
+        broker_name: "broker-a".into(),
+        perm: 6,
+        read_queue_nums: 1,
+        write_queue_nums: 1,
+        topic_sys_flag: 0,
+    });
+    let ns =
+        MockServer::start(move |_: &RemotingCommand| vec![Action::Respond(route_response(&route))])
+            .expect("name server");
+    (broker, ns)
+}
+
+#[test]
+fn bench_writes_a_plot() {
+    let (_broker, ns) = mock_cluster();
+    let path = std::env::temp_dir().join(format!("rmq-plot-{}.svg", std::process::id()));
+    let (code, text) = rmq(&[
+        "bench",
+        "produce",
+        "--namesrv",
+        &ns.addr(),
+        "--mode",
+        "async",
+        "--duration",
+        "2",
+        "--warmup",
+        "10",
+        "--plot",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
+    assert!(text.contains("Send TPS"), "{text}");
+}
+
+#[test]
+fn send_reads_one_message_per_line_of_stdin() {
+    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
+    use rmq_protocol::{RemotingCommand, RequestCode};
+    use rmq_testkit::{Action, MockServer, ok, route_response, send_ok};
+    use std::io::Write as _;
+    let broker = MockServer::start(|r: &RemotingCommand| {
+        if r.request_code() == RequestCode::SEND_MESSAGE_V2 {
+            vec![Action::Respond(send_ok(0, 1))]
+        } else {
+            vec![Action::Respond(ok())]
+        }
+    })
+    .expect("broker");
+    let mut route = TopicRouteData::default();
+    let mut b = BrokerData {
+        broker_name: "broker-a".into(),
+        cluster: "C".into(),
+        ..Default::default()
+    };
+    b.broker_addrs.insert(0, broker.addr());
+    route.broker_datas.push(b);
+    route.queue_datas.push(QueueData {
+        broker_name: "broker-a".into(),
+        perm: 6,
+        read_queue_nums: 1,
+        write_queue_nums: 1,
+        topic_sys_flag: 0,
+    });
+    let ns =
+        MockServer::start(move |_: &RemotingCommand| vec![Action::Respond(route_response(&route))])
+            .expect("name server");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["send", "--topic", "T", "--stdin", "--namesrv", &ns.addr()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first\n\nsecond\nthird\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("SendOk")).count(),
+        3,
+        "{text}"
+    );
+    let bodies: Vec<Vec<u8>> = broker
+        .received()
+        .into_iter()
+        .filter(|r| r.request_code() == RequestCode::SEND_MESSAGE_V2)
+        .map(|r| r.body.to_vec())
+        .collect();
+    assert_eq!(
+        bodies,
+        [b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+    );
+    let (code, text) = rmq(&["send", "--topic", "T", "--stdin", "--body", "x"]);
+    assert_eq!(code, 2, "{text}");
+}
