@@ -227,36 +227,9 @@ fn bench_writes_a_plot() {
 
 #[test]
 fn send_reads_one_message_per_line_of_stdin() {
-    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
-    use rmq_protocol::{RemotingCommand, RequestCode};
-    use rmq_testkit::{Action, MockServer, ok, route_response, send_ok};
+    use rmq_protocol::RequestCode;
     use std::io::Write as _;
-    let broker = MockServer::start(|r: &RemotingCommand| {
-        if r.request_code() == RequestCode::SEND_MESSAGE_V2 {
-            vec![Action::Respond(send_ok(0, 1))]
-        } else {
-            vec![Action::Respond(ok())]
-        }
-    })
-    .expect("broker");
-    let mut route = TopicRouteData::default();
-    let mut b = BrokerData {
-        broker_name: "broker-a".into(),
-        cluster: "C".into(),
-        ..Default::default()
-    };
-    b.broker_addrs.insert(0, broker.addr());
-    route.broker_datas.push(b);
-    route.queue_datas.push(QueueData {
-        broker_name: "broker-a".into(),
-        perm: 6,
-        read_queue_nums: 1,
-        write_queue_nums: 1,
-        topic_sys_flag: 0,
-    });
-    let ns =
-        MockServer::start(move |_: &RemotingCommand| vec![Action::Respond(route_response(&route))])
-            .expect("name server");
+    let (broker, ns) = mock_cluster();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
         .args(["send", "--topic", "T", "--stdin", "--namesrv", &ns.addr()])
         .stdin(std::process::Stdio::piped())

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+pub mod capture;
+
 use rmq_producer::{Producer, ProducerConfig};
 use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
 use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode};
