@@ -154,6 +154,11 @@ impl ProducerConfig {
         }
     }
 
+    /// The producer group as it goes on the wire (in the namespace, if any).
+    pub fn wire_group(&self) -> Cow<'_, str> {
+        self.wire_name(&self.producer_group)
+    }
+
     /// `name` as the caller knows it: without [`ProducerConfig::namespace`].
     pub fn user_name<'a>(&self, name: &'a str) -> Cow<'a, str> {
         match &self.namespace {
@@ -199,11 +204,9 @@ impl ProducerConfig {
                 reason: e.to_string(),
             })?;
         }
-        validate::producer_group(&self.wire_name(&self.producer_group)).map_err(|e| {
-            ProducerError::Config {
-                field: "producer_group",
-                reason: e.to_string(),
-            }
+        validate::producer_group(&self.wire_group()).map_err(|e| ProducerError::Config {
+            field: "producer_group",
+            reason: e.to_string(),
         })?;
         let list = self.namesrv_list();
         if list.is_empty() {

@@ -108,7 +108,7 @@ impl Core {
             in_flight: InFlight::new(config.async_send_semaphore),
             heartbeats: Heartbeats::new(
                 &client_id,
-                &config.wire_name(&config.producer_group),
+                &config.wire_group(),
                 config.mq_client_api_timeout,
                 counters.clone(),
             ),

@@ -542,15 +542,9 @@ impl Producer {
             }));
         }
         self.ensure_route(&wire)?;
-        let addr = core
-            .routes()
-            .master_of(&wire, &h.broker_name)
-            .ok_or_else(|| ProducerError::RouteNotFound {
-                topic: wire.to_string(),
-                reason: format!("no master address for broker {}", h.broker_name),
-            })?;
+        let addr = core.routes().master_of(&wire, &h.broker_name)?;
         let header = RecallMessageRequestHeader {
-            producer_group: Some(config.wire_name(&config.producer_group).into_owned()),
+            producer_group: Some(config.wire_group().into_owned()),
             topic: wire.into_owned(),
             recall_handle: handle.to_owned(),
             broker_name: Some(h.broker_name.clone()),

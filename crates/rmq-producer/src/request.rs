@@ -113,7 +113,7 @@ impl Requests {
             wire_topics: Names::default(),
             namespace: config.namespace.clone(),
             trace_topic: config.trace.then(|| config.trace_topic.clone()),
-            group: config.wire_name(&config.producer_group).into_owned(),
+            group: config.wire_group().into_owned(),
             default_topic_queue_nums: config.default_topic_queue_nums,
             compress_over: config.compress_msg_body_over,
             compression: config.compression,

@@ -279,13 +279,21 @@ impl Routes {
     }
 
     /// The master address (as dialed) of broker `broker` in `topic`'s cached route.
-    pub(crate) fn master_of(&self, topic: &str, broker: &str) -> Option<String> {
-        let route = self.router.mapping().route(topic)?;
-        route
-            .broker_datas
-            .iter()
-            .find(|b| b.broker_name == broker)
-            .and_then(|b| b.broker_addrs.get(&rmq_protocol::route::MASTER_ID).cloned())
+    pub(crate) fn master_of(&self, topic: &str, broker: &str) -> Result<String, ProducerError> {
+        self.router
+            .mapping()
+            .route(topic)
+            .and_then(|route| {
+                route
+                    .broker_datas
+                    .iter()
+                    .find(|b| b.broker_name == broker)
+                    .and_then(|b| b.broker_addrs.get(&rmq_protocol::route::MASTER_ID).cloned())
+            })
+            .ok_or_else(|| ProducerError::RouteNotFound {
+                topic: topic.to_owned(),
+                reason: format!("no master address for broker {broker}"),
+            })
     }
 
     /// The master addresses (as dialed) of the cached routes, each with the names of the brokers there.

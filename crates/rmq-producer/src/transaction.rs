@@ -121,10 +121,7 @@ impl<L: TransactionListener> TransactionProducer<L> {
         let core = producer.core();
         let answer = Answerer {
             remoting: core.remoting().clone(),
-            group: core
-                .config()
-                .wire_name(&core.config().producer_group)
-                .into_owned(),
+            group: core.config().wire_group().into_owned(),
             config: core.config().clone(),
             listener: listener.clone(),
         };
@@ -197,10 +194,8 @@ impl<L: TransactionListener> TransactionProducer<L> {
         let mut half = message.clone();
         half.properties
             .insert_bool(property::TRANSACTION_PREPARED, true);
-        half.properties.insert(
-            property::PRODUCER_GROUP,
-            &config.wire_name(&config.producer_group),
-        );
+        half.properties
+            .insert(property::PRODUCER_GROUP, &config.wire_group());
         // The broker checks back only over a connection that registered the group: greet the topic's
         // brokers and wait for the answers before the half message goes out.
         self.producer
@@ -235,13 +230,7 @@ impl<L: TransactionListener> TransactionProducer<L> {
         let core = self.producer.core();
         let config = core.config();
         let topic = config.wire_name(&message.topic);
-        let addr = core
-            .routes()
-            .master_of(&topic, &sent.broker_name)
-            .ok_or_else(|| ProducerError::RouteNotFound {
-                topic: topic.to_string(),
-                reason: format!("no master address for broker {}", sent.broker_name),
-            })?;
+        let addr = core.routes().master_of(&topic, &sent.broker_name)?;
         let commit_log_offset = OffsetMessageId::decode(&sent.offset_msg_id)
             .or_else(|_| OffsetMessageId::decode(&sent.msg_id))
             .map(|id| id.offset)
@@ -252,7 +241,7 @@ impl<L: TransactionListener> TransactionProducer<L> {
             })?;
         let header = EndTransactionRequestHeader {
             topic: Some(topic.into_owned()),
-            producer_group: config.wire_name(&config.producer_group).into_owned(),
+            producer_group: config.wire_group().into_owned(),
             tran_state_table_offset: sent.queue_offset,
             commit_log_offset,
             commit_or_rollback: state.resolution(),
