@@ -184,7 +184,7 @@ impl RemotingClient {
             std::thread::sleep(wait);
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        self.start(addr, request, left, 0)?.wait()
+        self.start(addr, request, left, 0, false)?.wait()
     }
 
     /// How long until `addr` may be connected again, when every connection slot of it is in its reconnect
@@ -212,7 +212,7 @@ impl RemotingClient {
         timeout: Duration,
     ) -> ResponseFuture {
         let bytes = request.body.len() + 256;
-        match self.start(addr, request, timeout, bytes) {
+        match self.start(addr, request, timeout, bytes, true) {
             Ok(f) => f,
             Err(e) => ResponseFuture::ready(Err(e)),
         }
@@ -254,7 +254,7 @@ impl RemotingClient {
             let conn = self.connection(addr, deadline)?;
             request.mark_oneway();
             self.prepare(addr, &mut request);
-            conn.send(&request, None)
+            conn.send(&request, None, false)
         })();
         self.inner.in_flight.release(permit);
         result
@@ -268,16 +268,23 @@ impl RemotingClient {
         }
     }
 
+    /// `pipelined`: the caller does not wait for the answer (see `Launch::pipelined`).
     fn start(
         &self,
         addr: &str,
         request: RemotingCommand,
         timeout: Duration,
         bytes: usize,
+        pipelined: bool,
     ) -> Result<ResponseFuture, RemotingError> {
         let deadline = Instant::now() + timeout;
         let permit = self.inner.in_flight.acquire(bytes, deadline)?;
-        match self.launch(addr, request, timeout, permit, None) {
+        let launch = Launch {
+            deadline,
+            timeout,
+            pipelined,
+        };
+        match self.launch(addr, request, launch, permit, None) {
             Ok(f) => Ok(f),
             Err((e, _)) => Err(e),
         }
@@ -297,7 +304,12 @@ impl RemotingClient {
             Err(e) => return Err((e, Some(callback))),
         };
         // The callback now lives in the slot and owns the outcome; the handle is not needed.
-        self.launch(addr, request, timeout, permit, Some(callback))
+        let launch = Launch {
+            deadline,
+            timeout,
+            pipelined: true,
+        };
+        self.launch(addr, request, launch, permit, Some(callback))
             .map(ResponseFuture::detach)
     }
 
@@ -307,11 +319,15 @@ impl RemotingClient {
         &self,
         addr: &str,
         mut request: RemotingCommand,
-        timeout: Duration,
+        Launch {
+            deadline,
+            timeout,
+            pipelined,
+        }: Launch,
         permit: Permit,
         callback: Option<Callback>,
     ) -> Result<ResponseFuture, (RemotingError, Option<Callback>)> {
-        let conn = match self.connection(addr, Instant::now() + timeout) {
+        let conn = match self.connection(addr, deadline) {
             Ok(c) => c,
             Err(e) => {
                 self.inner.in_flight.release(permit);
@@ -319,12 +335,12 @@ impl RemotingClient {
             }
         };
         self.prepare(addr, &mut request);
-        let slot = Slot::new(timeout, permit, callback);
+        let slot = Slot::new(deadline, timeout, permit, callback);
         let weak = Arc::downgrade(&conn);
         let owner: std::sync::Weak<dyn crate::completion::Owner> = weak;
         let future = ResponseFuture::new(slot.clone(), owner, request.opaque);
         // A failed send completes the slot (and runs a callback) with the error; the future reports it.
-        let _ = conn.send(&request, Some(&slot));
+        let _ = conn.send(&request, Some(&slot), pipelined);
         Ok(future)
     }
 
@@ -483,6 +499,16 @@ impl RemotingClient {
     }
 }
 
+/// How one request is launched.
+struct Launch {
+    /// When the call began plus `timeout`.
+    deadline: Instant,
+    timeout: Duration,
+    /// The caller does not wait for the answer (a future or a callback): its frame may wait for a
+    /// write in progress or for the reader thread to write it with others (`ConnInner::send`).
+    pipelined: bool,
+}
+
 /// Waits for another caller's connect, until `deadline`.
 fn wait_connect(
     w: &Connecting,
@@ -518,9 +544,10 @@ fn timer_loop(client: Weak<ClientInner>) {
         let now = Instant::now();
         for (addr, conn) in ready_connections(&c) {
             conn.sweep(now);
+            conn.flush_stale();
             if !conn.is_dead()
                 && conn.pending_len() == 0
-                && conn.idle_for() >= c.config.idle_timeout
+                && conn.idle_for(now) >= c.config.idle_timeout
             {
                 debug!(addr = %addr, "closing idle connection");
                 if let Some(entries) = c.conns.lock().get_mut(&addr) {

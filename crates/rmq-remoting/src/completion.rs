@@ -49,7 +49,13 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    pub(crate) fn new(timeout: Duration, permit: Permit, callback: Option<Callback>) -> Arc<Slot> {
+    /// A slot that times out at `deadline`, `timeout` after its call began.
+    pub(crate) fn new(
+        deadline: Instant,
+        timeout: Duration,
+        permit: Permit,
+        callback: Option<Callback>,
+    ) -> Arc<Slot> {
         Arc::new(Slot {
             state: Mutex::new(State {
                 callback,
@@ -57,7 +63,7 @@ impl Slot {
             }),
             done_flag: AtomicBool::new(false),
             cond: Condvar::new(),
-            deadline: Instant::now() + timeout,
+            deadline,
             timeout,
             permit,
         })
@@ -145,7 +151,7 @@ impl ResponseFuture {
 
     /// A future that is already complete (for failures before anything was sent).
     pub(crate) fn ready(result: Result<RemotingCommand, RemotingError>) -> Self {
-        let slot = Slot::new(Duration::ZERO, Permit::default(), None);
+        let slot = Slot::new(Instant::now(), Duration::ZERO, Permit::default(), None);
         slot.complete(result, || {});
         ResponseFuture {
             slot,

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::{IoSlice, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,11 +51,16 @@ impl Pending {
         self.bodies.clear();
     }
 
-    /// Writes everything to `stream`, long bodies straight from their buffers.
-    fn write_to(&self, stream: &Transport) -> std::io::Result<()> {
-        if self.bodies.is_empty() {
-            return stream.write_all_vectored(&mut [IoSlice::new(&self.buf)]);
-        }
+    /// Moves `later`'s frames after this one's.
+    fn append(&mut self, later: Pending) {
+        let base = self.buf.len();
+        self.buf.extend_from_slice(&later.buf);
+        self.bodies
+            .extend(later.bodies.into_iter().map(|(at, b)| (base + at, b)));
+    }
+
+    /// The pieces to write, in order: `buf` with long bodies in between.
+    fn slices(&self) -> Vec<IoSlice<'_>> {
         let mut slices = Vec::with_capacity(2 * self.bodies.len() + 1);
         let mut from = 0;
         for (at, body) in &self.bodies {
@@ -68,7 +73,36 @@ impl Pending {
         if from < self.buf.len() {
             slices.push(IoSlice::new(&self.buf[from..]));
         }
-        stream.write_all_vectored(&mut slices)
+        slices
+    }
+
+    /// Writes everything to `stream`, long bodies straight from their buffers.
+    fn write_to(&self, stream: &Transport) -> std::io::Result<()> {
+        if self.bodies.is_empty() {
+            return stream.write_all_vectored(&mut [IoSlice::new(&self.buf)]);
+        }
+        stream.write_all_vectored(&mut self.slices())
+    }
+
+    /// Writes what `stream` takes without waiting; `Some`: what it did not take (copied; a full socket
+    /// is rare).
+    fn try_write_to(&self, stream: &Transport) -> std::io::Result<Option<Pending>> {
+        let mut slices = self.slices();
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut skip = stream.try_write_vectored(&mut slices)?;
+        if skip >= total {
+            return Ok(None);
+        }
+        let mut rest = Pending::default();
+        for s in self.slices() {
+            if skip >= s.len() {
+                skip -= s.len();
+            } else {
+                rest.buf.extend_from_slice(&s[skip..]);
+                skip = 0;
+            }
+        }
+        Ok(Some(rest))
     }
 }
 
@@ -76,7 +110,24 @@ impl Pending {
 struct WriteState {
     pending: Pending,
     flushing: bool,
+    /// The reader thread is between two reads: it writes what is pending before it reads again
+    /// ([`ConnInner::reader_flush`]).
+    reader_awake: bool,
+    /// The timer found frames pending and no write in progress at its last tick; cleared by every
+    /// write ([`ConnInner::flush_stale`]).
+    stale: bool,
+    /// The writer thread was asked to write what is pending.
+    wake: bool,
+    /// The writer thread, while one runs.
+    writer: Option<JoinHandle<()>>,
 }
+
+/// A pipelined frame is left to the reader thread when more than this many other requests of its
+/// connection await answers ([`ConnInner::write_pipelined`]).
+const DEFER_BEHIND: usize = 4;
+
+/// A writer thread with nothing to write for this long ends.
+const WRITER_IDLE: Duration = Duration::from_secs(1);
 
 /// A fault-injection hook of the tests (see `ConnInner::before_register`).
 #[cfg(test)]
@@ -87,13 +138,18 @@ pub(crate) struct ConnInner {
     pub(crate) addr: String,
     stream: Transport,
     write: Mutex<WriteState>,
+    /// The reader thread writes what pipelining callers left (plain TCP; not over TLS).
+    reader_flushes: bool,
+    writer_cv: parking_lot::Condvar,
     pending: Mutex<HashMap<i32, Arc<Slot>>>,
     dead: AtomicBool,
     dead_reason: Mutex<Option<String>>,
     in_flight: Arc<InFlight>,
     handlers: Arc<Handlers>,
-    created: Instant,
-    last_used_ms: AtomicU64,
+    /// A request or response since the timer last looked ([`ConnInner::idle_for`]).
+    used: AtomicBool,
+    /// When the timer last found the connection used.
+    last_seen_used: Mutex<Instant>,
     reader: Mutex<Option<JoinHandle<()>>>,
     /// Fault injection for tests: runs between a request's liveness check and its registration, where a
     /// poisoning by the reader thread would otherwise race with the send.
@@ -144,13 +200,15 @@ impl ConnInner {
             addr: addr.to_owned(),
             stream,
             write: Mutex::new(WriteState::default()),
+            reader_flushes: !tls,
+            writer_cv: parking_lot::Condvar::new(),
             pending: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             dead_reason: Mutex::new(None),
             in_flight,
             handlers,
-            created: Instant::now(),
-            last_used_ms: AtomicU64::new(0),
+            used: AtomicBool::new(false),
+            last_seen_used: Mutex::new(Instant::now()),
             reader: Mutex::new(None),
             #[cfg(test)]
             before_register: Mutex::new(None),
@@ -190,16 +248,21 @@ impl ConnInner {
         e
     }
 
+    /// Notes a request or response, without reading the clock (the timer does that, once per tick).
     fn touch(&self) {
-        self.last_used_ms
-            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
     }
 
-    /// Time since the last request or response.
-    pub(crate) fn idle_for(&self) -> Duration {
-        self.created.elapsed().saturating_sub(Duration::from_millis(
-            self.last_used_ms.load(Ordering::Relaxed),
-        ))
+    /// Time since the connection was last seen used, measured by the caller's ticks: the timer calls it
+    /// once per tick with its `now`, so idleness is known to within a tick.
+    pub(crate) fn idle_for(&self, now: Instant) -> Duration {
+        let mut seen = self.last_seen_used.lock();
+        if self.used.swap(false, Ordering::Relaxed) {
+            *seen = now;
+        }
+        now.saturating_duration_since(*seen)
     }
 
     /// Whether a synchronous waiter should poll briefly before sleeping: only when at most one other
@@ -227,11 +290,14 @@ impl ConnInner {
         self.finish(slot, Err(err));
     }
 
-    /// Registers `slot` under `cmd.opaque` (when given) and writes the frame.
+    /// Registers `slot` under `cmd.opaque` (when given) and writes the frame: at once, or, when
+    /// `pipelined` (its caller does not wait for the answer), possibly later with others
+    /// ([`ConnInner::write_pipelined`]).
     pub(crate) fn send(
         &self,
         cmd: &RemotingCommand,
         slot: Option<&Arc<Slot>>,
+        pipelined: bool,
     ) -> Result<(), RemotingError> {
         // Every failure completes the slot, so no waiter or callback is ever left hanging.
         if self.is_dead() {
@@ -241,8 +307,13 @@ impl ConnInner {
         if let Some(hook) = self.before_register.lock().as_ref() {
             hook(self);
         }
+        let mut awaited = 0;
         if let Some(slot) = slot {
-            self.pending.lock().insert(cmd.opaque, slot.clone());
+            {
+                let mut pending = self.pending.lock();
+                pending.insert(cmd.opaque, slot.clone());
+                awaited = pending.len();
+            }
             // A poisoning that ran between the check above and the insert would have missed this entry.
             if self.is_dead() {
                 self.pending.lock().remove(&cmd.opaque);
@@ -250,7 +321,11 @@ impl ConnInner {
             }
         }
         self.touch();
-        let result = self.write_frame(cmd);
+        let result = if pipelined {
+            self.write_pipelined(cmd, awaited)
+        } else {
+            self.write_frame(cmd)
+        };
         if let (Err(e), Some(slot)) = (&result, slot) {
             self.abandon_pending(cmd.opaque, slot, e.clone());
         }
@@ -262,48 +337,166 @@ impl ConnInner {
     /// syscalls instead of queueing on the socket. The header is encoded before the lock is taken; a long
     /// body is not copied at all but written from its own buffer.
     fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), RemotingError> {
+        let mut st = self.append(cmd)?;
+        if st.flushing {
+            return Ok(());
+        }
+        st.flushing = true;
+        self.flush(st)
+    }
+
+    /// Appends the frame of a pipelined request (one whose caller does not wait for it; `awaited`
+    /// requests of the connection, its own included, await answers) and leaves its write to the write
+    /// in progress, or to the reader thread, which writes what is pending before it next waits for the
+    /// socket ([`ConnInner::reader_flush`]): when the reader is awake, or when more than
+    /// [`DEFER_BEHIND`] other answers are awaited, so one is bound to wake it (the frame would wait
+    /// behind those requests at the server anyway). A pipelining caller then pays a buffer append
+    /// instead of a syscall, and frames leave in batches, as from a raw sender. Otherwise the caller
+    /// writes, as [`ConnInner::write_frame`] does. Over TLS the caller always writes (that reader never
+    /// writes). Should no answer come, the timer writes what is left ([`ConnInner::flush_stale`]).
+    fn write_pipelined(&self, cmd: &RemotingCommand, awaited: usize) -> Result<(), RemotingError> {
+        let mut st = self.append(cmd)?;
+        if st.flushing || (self.reader_flushes && (st.reader_awake || awaited > DEFER_BEHIND)) {
+            return Ok(());
+        }
+        st.flushing = true;
+        self.flush(st)
+    }
+
+    /// The reader thread, before it reads again: from now on callers write their frames themselves; what
+    /// they left pending is written now, without blocking (a reader blocked on a full socket could not
+    /// read the answers a server may be waiting to send before it reads again). What the socket does not
+    /// take at once goes to the connection's writer thread. Plain TCP only.
+    fn reader_flush(self: &Arc<Self>) {
+        let mut st = self.write.lock();
+        st.reader_awake = false;
+        if st.flushing || st.pending.is_empty() {
+            return;
+        }
+        st.flushing = true;
+        loop {
+            let out = std::mem::take(&mut st.pending);
+            st.stale = false;
+            drop(st);
+            let r = out.try_write_to(&self.stream);
+            st = self.write.lock();
+            match r {
+                Ok(None) if st.pending.is_empty() => {
+                    st.flushing = false;
+                    return;
+                }
+                Ok(None) => {}
+                Ok(Some(rest)) => {
+                    // The socket is full: the rest goes first, the writer thread writes it all.
+                    let appended = std::mem::replace(&mut st.pending, rest);
+                    st.pending.append(appended);
+                    st.flushing = false;
+                    self.wake_writer(st);
+                    return;
+                }
+                Err(e) => {
+                    st.flushing = false;
+                    st.pending.clear();
+                    drop(st);
+                    self.poison(&format!("write failed: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The timer, each tick: frames pending through two ticks with no write in between were left for a
+    /// reader that no answer woke (every awaited request timed out, or a race with its last flush): they
+    /// go to the writer thread.
+    pub(crate) fn flush_stale(self: &Arc<Self>) {
+        let mut st = self.write.lock();
+        if st.flushing || st.pending.is_empty() || self.is_dead() {
+            st.stale = false;
+        } else if st.stale {
+            st.stale = false;
+            self.wake_writer(st);
+        } else {
+            st.stale = true;
+        }
+    }
+
+    /// Asks the connection's writer thread (started on first use) to write what is pending; it may
+    /// block where the reader thread must not.
+    fn wake_writer(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, WriteState>) {
+        if st.wake {
+            return;
+        }
+        st.wake = true;
+        if st.writer.is_some() {
+            self.writer_cv.notify_one();
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        match std::thread::Builder::new()
+            .name(format!("rmq-writer-{}", self.addr))
+            .spawn(move || writer_loop(weak))
+        {
+            Ok(handle) => st.writer = Some(handle),
+            Err(e) => {
+                st.wake = false;
+                drop(st);
+                self.poison(&format!("cannot start a writer thread: {e}"));
+            }
+        }
+    }
+
+    /// Encodes `cmd`'s header outside the lock, then appends the frame; returns the write state, locked.
+    fn append(
+        &self,
+        cmd: &RemotingCommand,
+    ) -> Result<parking_lot::MutexGuard<'_, WriteState>, RemotingError> {
         HEADER_SCRATCH.with(|scratch| {
             let mut header = scratch.borrow_mut();
             header.clear();
             cmd.encode_header(&mut header)?;
             let mut st = self.write.lock();
             st.pending.buf.extend_from_slice(&header);
-            drop(header);
             if cmd.body.len() >= COPY_BODY_BELOW {
                 let at = st.pending.buf.len();
                 st.pending.bodies.push((at, cmd.body.clone()));
             } else {
                 st.pending.buf.extend_from_slice(&cmd.body);
             }
-            if st.flushing {
+            Ok(st)
+        })
+    }
+
+    /// Writes until nothing is pending; the caller has set `flushing` under the lock it hands over.
+    /// A failed write poisons the connection.
+    fn flush<'a>(
+        &'a self,
+        mut st: parking_lot::MutexGuard<'a, WriteState>,
+    ) -> Result<(), RemotingError> {
+        let mut out = Pending::default();
+        loop {
+            std::mem::swap(&mut out, &mut st.pending);
+            st.stale = false;
+            drop(st);
+            let r = out.write_to(&self.stream);
+            out.clear();
+            st = self.write.lock();
+            if let Err(e) = r {
+                st.flushing = false;
+                st.pending.clear();
+                drop(st);
+                let reason = format!("write failed: {e}");
+                self.poison(&reason);
+                return Err(lost(&self.addr, reason));
+            }
+            if st.pending.is_empty() {
+                st.flushing = false;
+                // Keep the larger allocation for the next round.
+                if out.buf.capacity() > st.pending.buf.capacity() {
+                    std::mem::swap(&mut out, &mut st.pending);
+                }
                 return Ok(());
             }
-            st.flushing = true;
-            let mut out = Pending::default();
-            loop {
-                std::mem::swap(&mut out, &mut st.pending);
-                drop(st);
-                let r = out.write_to(&self.stream);
-                out.clear();
-                st = self.write.lock();
-                if let Err(e) = r {
-                    st.flushing = false;
-                    st.pending.clear();
-                    drop(st);
-                    let reason = format!("write failed: {e}");
-                    self.poison(&reason);
-                    return Err(lost(&self.addr, reason));
-                }
-                if st.pending.is_empty() {
-                    st.flushing = false;
-                    // Keep the larger allocation for the next round.
-                    if out.buf.capacity() > st.pending.buf.capacity() {
-                        std::mem::swap(&mut out, &mut st.pending);
-                    }
-                    return Ok(());
-                }
-            }
-        })
+        }
     }
 
     /// Marks the connection dead, closes the socket and fails every pending request at once.
@@ -318,6 +511,7 @@ impl ConnInner {
         }
         *self.dead_reason.lock() = Some(reason.to_owned());
         self.stream.shutdown();
+        self.writer_cv.notify_all();
         let drained: Vec<Arc<Slot>> = self.pending.lock().drain().map(|(_, s)| s).collect();
         if !drained.is_empty() {
             warn!(addr = %self.addr, reason, failed = drained.len(), "connection lost with requests pending");
@@ -350,13 +544,14 @@ impl ConnInner {
         }
     }
 
-    /// Joins the reader thread (after the connection is dead).
+    /// Joins the reader thread and the writer thread, if one runs (after the connection is dead).
     pub(crate) fn join(&self) {
-        let handle = self.reader.lock().take();
-        if let Some(h) = handle
-            && h.thread().id() != std::thread::current().id()
-        {
-            let _ = h.join();
+        let reader = self.reader.lock().take();
+        let writer = self.write.lock().writer.take();
+        for h in [reader, writer].into_iter().flatten() {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
     }
 
@@ -396,28 +591,57 @@ impl ConnInner {
     }
 }
 
+/// A connection's writer thread ([`ConnInner::wake_writer`]): writes what is pending each time it is
+/// woken. Ends when the connection dies or is dropped, or after [`WRITER_IDLE`] without work (the next
+/// deferred write starts a new one).
+fn writer_loop(conn: Weak<ConnInner>) {
+    loop {
+        let Some(c) = conn.upgrade() else { return };
+        let mut st = c.write.lock();
+        while !st.wake {
+            let idle = c.writer_cv.wait_for(&mut st, WRITER_IDLE).timed_out();
+            if c.is_dead() || (idle && !st.wake) {
+                // Detach: the handle is dropped here, not joined (`join` skips the current thread).
+                st.writer = None;
+                return;
+            }
+        }
+        st.wake = false;
+        if st.flushing || st.pending.is_empty() {
+            continue;
+        }
+        st.flushing = true;
+        // A failure poisons the connection; the next round sees it dead and ends.
+        let _ = c.flush(st);
+    }
+}
+
 fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tls: bool) {
     let decoder = FrameDecoder::new(max_frame);
     let mut answered = false;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
+    // Over plain TCP the reader writes what pipelining callers left between two reads; a TLS reader
+    // never writes.
+    let flushes = !tls;
     loop {
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(cmd)) => match conn.upgrade() {
-                    Some(c) => {
+        {
+            let Some(c) = conn.upgrade() else { return };
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(cmd)) => {
                         answered = true;
                         c.on_frame(cmd);
                     }
-                    None => return,
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    if let Some(c) = conn.upgrade() {
+                    Ok(None) => break,
+                    Err(e) => {
                         c.poison(&decode_reason(&e));
+                        return;
                     }
-                    return;
                 }
+            }
+            if flushes {
+                c.reader_flush();
             }
         }
         match stream.read(&mut chunk) {
@@ -432,7 +656,12 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tl
                 }
                 return;
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if flushes && let Some(c) = conn.upgrade() {
+                    c.write.lock().reader_awake = true;
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 if let Some(c) = conn.upgrade() {
@@ -494,10 +723,15 @@ mod tests {
             let permit = in_flight
                 .acquire(10, Instant::now() + Duration::from_secs(1))
                 .unwrap();
-            let slot = Slot::new(Duration::from_secs(30), permit, None);
+            let slot = Slot::new(
+                Instant::now() + Duration::from_secs(30),
+                Duration::from_secs(30),
+                permit,
+                None,
+            );
             let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2);
             cmd.opaque = opaque;
-            let e = conn.send(&cmd, Some(&slot)).unwrap_err();
+            let e = conn.send(&cmd, Some(&slot), false).unwrap_err();
             assert!(e.is_not_sent(), "{e}");
             assert!(
                 slot.is_complete(),
@@ -523,6 +757,7 @@ mod tests {
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let r2 = ran.clone();
         let slot = Slot::new(
+            Instant::now() + Duration::from_secs(30),
             Duration::from_secs(30),
             permit,
             Some(Box::new(
@@ -534,7 +769,7 @@ mod tests {
         );
         let mut cmd = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2);
         cmd.opaque = 9;
-        let e = conn.send(&cmd, Some(&slot)).unwrap_err();
+        let e = conn.send(&cmd, Some(&slot), false).unwrap_err();
         assert!(e.is_not_sent(), "{e}");
         assert!(slot.is_complete());
         assert!(ran.load(Ordering::SeqCst), "the callback ran");

@@ -183,6 +183,44 @@ impl Transport {
         }
     }
 
+    /// Writes as much of `slices` as the socket takes without waiting; returns the bytes written. For
+    /// the reader thread, which must never block on a write. The socket is non-blocking only during
+    /// the call: its caller must be the one thread using it meanwhile (the reader, holding the write
+    /// turn). Over TLS (whose reader never writes) it writes everything, as `write_all_vectored`.
+    pub(crate) fn try_write_vectored(&self, slices: &mut [IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => {
+                stream.set_nonblocking(true)?;
+                let mut stream_ref = stream;
+                let mut written = 0;
+                let mut left = slices;
+                let r = loop {
+                    if left.is_empty() {
+                        break Ok(written);
+                    }
+                    match stream_ref.write_vectored(left) {
+                        Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => {
+                            written += n;
+                            IoSlice::advance_slices(&mut left, n);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(written),
+                        Err(e) => break Err(e),
+                    }
+                };
+                stream.set_nonblocking(false)?;
+                r
+            }
+            #[cfg(feature = "tls")]
+            Transport::Tls(_) => {
+                let total = slices.iter().map(|s| s.len()).sum();
+                self.write_all_vectored(slices)?;
+                Ok(total)
+            }
+        }
+    }
+
     /// Closes both directions (wakes the reader thread).
     #[allow(clippy::infallible_destructuring_match)] // two variants with the `tls` feature
     pub(crate) fn shutdown(&self) {

@@ -638,3 +638,117 @@ fn a_sync_call_waits_out_the_reconnect_backoff_within_its_timeout() {
     c.shutdown();
     c2.shutdown();
 }
+
+/// A pipelined request queued behind requests that are never answered: no answer wakes the reader
+/// thread that would write it, so the timer must (within a tick or so, not at the request's timeout).
+#[test]
+fn a_frame_left_behind_unanswered_requests_is_written_by_the_timer() {
+    let server = MockServer::start(|r: &RemotingCommand| match r.body.first() {
+        Some(0) => vec![Action::Never],
+        _ => vec![Action::Respond(ok().with_body(r.body.clone()))],
+    })
+    .unwrap();
+    let c = client();
+    let addr = server.addr();
+    let silent: Vec<_> = (0..6)
+        .map(|_| c.invoke_async(&addr, req(vec![0u8]), 30 * SEC))
+        .collect();
+    let started = Instant::now();
+    let answered = c.invoke_async(&addr, req(vec![1u8, 7]), 30 * SEC);
+    let r = answered
+        .wait_timeout(2 * SEC)
+        .expect("answered within 2 s, not left unwritten until its 30 s timeout");
+    assert_eq!(&r.body[..], &[1, 7]);
+    assert!(started.elapsed() < 2 * SEC);
+    drop(silent);
+    c.shutdown();
+}
+
+/// The reader thread writes what pipelining callers leave, but never blocks on a full socket: a server
+/// that stops reading while it still answers must get its answers read. Here a callback (on the reader
+/// thread) queues 48 MiB while the server reads nothing for 1.4 s, more than the socket buffers
+/// hold; the two answers the server sends at 0.7 s must arrive before it reads again.
+#[test]
+fn the_reader_never_blocks_on_a_full_socket() {
+    use rmq_protocol::FrameDecoder;
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let big = 48usize;
+    let total = 3 + big;
+    let resumed_at = Arc::new(parking_lot::Mutex::new(None::<Instant>));
+    let resumed = resumed_at.clone();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        let decoder = FrameDecoder::new(1 << 30);
+        let mut buf = bytes::BytesMut::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut next = |sock: &mut std::net::TcpStream, buf: &mut bytes::BytesMut| loop {
+            if let Some(cmd) = decoder.decode(buf).unwrap() {
+                return cmd;
+            }
+            let n = sock.read(&mut chunk).unwrap();
+            assert!(n > 0, "client closed");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let answer = |sock: &mut std::net::TcpStream, req: &RemotingCommand| {
+            let mut resp = ok();
+            resp.opaque = req.opaque;
+            resp.mark_response();
+            let mut out = bytes::BytesMut::new();
+            resp.encode(&mut out).unwrap();
+            sock.write_all(&out).unwrap();
+        };
+        let first: Vec<RemotingCommand> = (0..3).map(|_| next(&mut sock, &mut buf)).collect();
+        answer(&mut sock, &first[0]);
+        std::thread::sleep(Duration::from_millis(700));
+        answer(&mut sock, &first[1]);
+        answer(&mut sock, &first[2]);
+        std::thread::sleep(Duration::from_millis(700));
+        *resumed.lock() = Some(Instant::now());
+        for _ in 3..total {
+            let r = next(&mut sock, &mut buf);
+            answer(&mut sock, &r);
+        }
+    });
+    let c = client();
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Instant, bool)>();
+    let (c2, addr2, tx2) = (c.clone(), addr.clone(), tx.clone());
+    let body = Bytes::from(vec![9u8; 1 << 20]);
+    c.invoke_async_callback(&addr, req("a"), 30 * SEC, move |r| {
+        // On the reader thread: queue many large frames (quickly: within a timer tick).
+        for i in 0..big {
+            let tx = tx2.clone();
+            c2.invoke_async_callback(&addr2, req(body.clone()), 30 * SEC, move |r| {
+                tx.send((3 + i, Instant::now(), r.is_ok())).unwrap()
+            });
+        }
+        tx2.send((0, Instant::now(), r.is_ok())).unwrap();
+    });
+    for k in 1..3 {
+        let tx = tx.clone();
+        c.invoke_async_callback(&addr, req("b"), 30 * SEC, move |r| {
+            tx.send((k, Instant::now(), r.is_ok())).unwrap()
+        });
+    }
+    let mut done = Vec::new();
+    while done.len() < total {
+        done.push(
+            rx.recv_timeout(20 * SEC)
+                .expect("every request is answered"),
+        );
+    }
+    server.join().unwrap();
+    assert!(done.iter().all(|d| d.2), "every answer is a success");
+    let resumed = resumed_at.lock().unwrap();
+    for k in 1..3 {
+        let at = done.iter().find(|d| d.0 == k).unwrap().1;
+        assert!(
+            at < resumed,
+            "answer {k} was read {:?} after the server resumed reading: the reader was blocked",
+            at - resumed
+        );
+    }
+    c.shutdown();
+}
