@@ -135,7 +135,8 @@ impl Future for SendFuture {
 
 /// One asynchronous send in progress.
 struct AsyncSend {
-    job: SendJob<'static>,
+    /// Boxed: a job is over a kilobyte, and a send moves through several closures.
+    job: Box<SendJob<'static>>,
     outcome: Arc<Outcome>,
     ticket: Ticket,
 }
@@ -152,7 +153,7 @@ fn hand_off(
         let mut send = send;
         if closed.0 {
             send.job.abort(ProducerError::State("shut down"));
-            step(&c, send, Thread::NonBlocking);
+            step(&c, send, Thread::NonBlocking, Instant::now());
         } else {
             then(&c, send);
         }
@@ -208,11 +209,11 @@ pub(crate) fn start(
                 timeout,
             );
             let send = AsyncSend {
-                job,
+                job: Box::new(job),
                 outcome,
                 ticket,
             };
-            step(core, send, Thread::NonBlocking);
+            step(core, send, Thread::NonBlocking, started);
         }
         Err(e) => outcome.complete(Err(refused(core, Mode::Answered, e))),
     }
@@ -229,34 +230,39 @@ fn routing_key(message: &Message, strategy: RoutingStrategy) -> Cow<'static, Mes
     }
 }
 
-/// Carries `send` on as far as `thread` may, then hands it to a connection or the worker.
-fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread) {
+/// Carries `send` on as far as `thread` may from `now`, then hands it to a connection or the worker.
+fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
     let blocking_ok = thread == Thread::Worker;
-    match send.job.plan(core) {
+    match send.job.plan(core, now) {
         Plan::Fetch(timeout) if blocking_ok => {
             send.job.fetch_route(core, timeout);
-            step(core, send, thread);
+            step(core, send, thread, Instant::now());
         }
         Plan::Fetch(timeout) => hand_off(core, send, move |c, mut send| {
             send.job.fetch_route(c, timeout);
-            step(c, send, Thread::Worker);
+            step(c, send, Thread::Worker, Instant::now());
         }),
         Plan::Attempt(a)
             if !blocking_ok && !core.remoting().is_connected(a.routing.broker_addr()) =>
         {
             hand_off(core, send, move |c, send| {
-                launch(c, send, wait_out_backoff(c, a))
+                let a = wait_out_backoff(c, a);
+                launch(c, send, a, Instant::now());
             });
         }
-        Plan::Attempt(a) => launch(core, send, wait_out_backoff(core, a)),
+        Plan::Attempt(a) if blocking_ok => {
+            let a = wait_out_backoff(core, a);
+            launch(core, send, a, Instant::now());
+        }
+        Plan::Attempt(a) => launch(core, send, a, now),
         Plan::Done(r) => {
             let AsyncSend {
                 job,
                 outcome,
                 ticket,
             } = send;
-            let r = job
-                .finish(core, r)
+            let r = (*job)
+                .finish(core, r, now)
                 .and_then(|r| r.ok_or(ProducerError::State("no result for an async send")));
             // The outcome is delivered before the place is given back, so a flush that returns empty
             // means every outcome has been delivered.
@@ -280,8 +286,8 @@ fn wait_out_backoff(core: &Core, mut a: Attempt) -> Attempt {
     a
 }
 
-/// Sends one attempt; its outcome comes back on a reader thread (or the timer's).
-fn launch(core: &Arc<Core>, send: AsyncSend, a: Attempt) {
+/// Sends one attempt, begun at `sent_at`; its outcome comes back on a reader thread (or the timer's).
+fn launch(core: &Arc<Core>, send: AsyncSend, a: Attempt, sent_at: Instant) {
     let Attempt {
         routing,
         request,
@@ -289,19 +295,21 @@ fn launch(core: &Arc<Core>, send: AsyncSend, a: Attempt) {
     } = a;
     let c = core.clone();
     let at = routing.clone();
-    let sent_at = Instant::now();
     core.remoting().invoke_async_callback(
         routing.broker_addr(),
         request,
         timeout,
         move |outcome| {
             let mut send = send;
-            send.job.on_response(&c, &at, sent_at.elapsed(), outcome);
+            let now = Instant::now();
+            send.job.on_response(&c, &at, (sent_at, now), outcome);
             if send.job.is_over() {
-                step(&c, send, Thread::NonBlocking);
+                step(&c, send, Thread::NonBlocking, now);
             } else {
                 // A retry may need a route fetch or a connect: never on a reader thread.
-                hand_off(&c, send, |c, send| step(c, send, Thread::Worker));
+                hand_off(&c, send, |c, send| {
+                    step(c, send, Thread::Worker, Instant::now())
+                });
             }
         },
     );

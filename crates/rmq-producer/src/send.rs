@@ -120,13 +120,13 @@ impl<'a> SendJob<'a> {
         self.machine.abort(e);
     }
 
-    /// The next thing to do.
-    pub(crate) fn plan(&mut self, core: &Core) -> Plan {
+    /// The next thing to do, at `now`.
+    pub(crate) fn plan(&mut self, core: &Core, now: Instant) -> Plan {
         loop {
-            match self.machine.next(Instant::now()) {
+            match self.machine.next(now) {
                 Step::FetchRoute { timeout } => return Plan::Fetch(timeout),
                 Step::Done(r) => return Plan::Done(r),
-                Step::Attempt { timeout } => match self.route(core) {
+                Step::Attempt { timeout } => match self.route(core, now) {
                     Ok(routing) => {
                         if !self.span.is_disabled() {
                             self.span.record("broker", routing.broker_name());
@@ -146,9 +146,8 @@ impl<'a> SendJob<'a> {
         }
     }
 
-    fn route(&self, core: &Core) -> Result<RoutingResult, RouteError> {
+    fn route(&self, core: &Core, now: Instant) -> Result<RoutingResult, RouteError> {
         let topic = self.prepared.topic();
-        let now = Instant::now();
         match self.target {
             Target::Strategy(s) => {
                 core.router()
@@ -173,43 +172,47 @@ impl<'a> SendJob<'a> {
         self.machine.on_route_fetched(r);
     }
 
-    /// The broker answered the attempt to `routing` after `latency` (or failed to).
+    /// The broker answered (at `now`) the attempt to `routing` sent at `sent_at` (or failed to).
     pub(crate) fn on_response(
         &mut self,
         core: &Core,
         routing: &RoutingResult,
-        latency: Duration,
+        (sent_at, now): (Instant, Instant),
         outcome: Result<RemotingCommand, RemotingError>,
     ) {
+        let latency = now.saturating_duration_since(sent_at);
         let health = self
             .machine
             .on_response(routing.shared_broker_name(), latency, outcome);
-        report(core, routing.broker_name(), health);
+        report(core, routing.broker_name(), health, now);
     }
 
-    /// The oneway attempt to `routing` was written (or not).
+    /// The oneway attempt to `routing` begun at `sent_at` was written (or not) by `now`.
     pub(crate) fn on_written(
         &mut self,
         core: &Core,
         routing: &RoutingResult,
-        latency: Duration,
+        (sent_at, now): (Instant, Instant),
         outcome: Result<(), RemotingError>,
     ) {
+        let latency = now.saturating_duration_since(sent_at);
         let health = self
             .machine
             .on_written(routing.broker_name(), latency, outcome);
-        report(core, routing.broker_name(), health);
+        report(core, routing.broker_name(), health, now);
     }
 
-    /// The one exit of every send: builds the result and counts it. `Ok(None)`: a oneway write.
+    /// The one exit of every send, at `now`: builds the result and counts it. `Ok(None)`: a oneway
+    /// write.
     pub(crate) fn finish(
         self,
         core: &Core,
         r: Result<Receipt, ProducerError>,
+        now: Instant,
     ) -> Result<Option<SendResult>, ProducerError> {
         let attempts = self.machine.made();
         let ok = r.is_ok();
-        let took = self.machine.started().elapsed();
+        let took = now.saturating_duration_since(self.machine.started());
         if !self.prepared.is_internal() {
             match self.mode {
                 Mode::Answered => core.counters().record_send(ok, attempts, took),
@@ -257,13 +260,12 @@ fn trace(core: &Core, tracer: &Tracer, p: &Prepared, receipt: &Receipt) {
     }
 }
 
-/// Tells broker health what an attempt showed.
-fn report(core: &Core, broker: &str, health: Health) {
+/// Tells broker health what an attempt showed at `now`.
+fn report(core: &Core, broker: &str, health: Health, now: Instant) {
     match health {
-        Health::Success(latency) => core.router().report_result(broker, latency, Instant::now()),
+        Health::Success(latency) => core.router().report_result(broker, latency, now),
         Health::Failure(kind, latency) => {
-            core.router()
-                .report_failure(broker, kind, latency, Instant::now());
+            core.router().report_failure(broker, kind, latency, now);
         }
         Health::Nothing => {}
     }

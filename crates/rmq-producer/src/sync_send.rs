@@ -9,24 +9,31 @@ use crate::send::{Mode, Plan, SendJob};
 
 /// Runs `job` to its end. `Ok(None)`: a oneway frame was written.
 pub(crate) fn run(core: &Core, mut job: SendJob<'_>) -> Result<Option<SendResult>, ProducerError> {
+    // The clock is read once per step: the end of one is the start of the next.
+    let mut now = Instant::now();
     loop {
-        match job.plan(core) {
-            Plan::Fetch(timeout) => job.fetch_route(core, timeout),
+        match job.plan(core, now) {
+            Plan::Fetch(timeout) => {
+                job.fetch_route(core, timeout);
+                now = Instant::now();
+            }
             Plan::Attempt(a) => {
-                let sent_at = Instant::now();
+                let sent_at = now;
                 let addr = a.routing.broker_addr();
                 match job.mode() {
                     Mode::Answered => {
                         let r = core.remoting().invoke_sync(addr, a.request, a.timeout);
-                        job.on_response(core, &a.routing, sent_at.elapsed(), r);
+                        now = Instant::now();
+                        job.on_response(core, &a.routing, (sent_at, now), r);
                     }
                     Mode::Oneway => {
                         let r = core.remoting().invoke_oneway(addr, a.request, a.timeout);
-                        job.on_written(core, &a.routing, sent_at.elapsed(), r);
+                        now = Instant::now();
+                        job.on_written(core, &a.routing, (sent_at, now), r);
                     }
                 }
             }
-            Plan::Done(r) => return job.finish(core, r),
+            Plan::Done(r) => return job.finish(core, r, now),
         }
     }
 }
