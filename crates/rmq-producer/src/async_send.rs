@@ -22,7 +22,8 @@ use crate::result::SendResult;
 use crate::send::{Attempt, Mode, Plan, SendJob, Target, refused, strategy_for};
 use crate::workers::Closed;
 
-/// A callback run once with a send's outcome. It runs on a connection's reader thread, the producer's
+/// A callback run once with a send's outcome. It runs on a connection's reader thread (or its writer
+/// thread, or the remoting timer, when the connection fails or the attempt times out), the producer's
 /// async worker or the sender's thread: it must not block.
 pub type SendCallback = Box<dyn FnOnce(Result<SendResult, ProducerError>) + Send + 'static>;
 
@@ -286,7 +287,8 @@ fn wait_out_backoff(core: &Core, mut a: Attempt) -> Attempt {
     a
 }
 
-/// Sends one attempt, begun at `sent_at`; its outcome comes back on a reader thread (or the timer's).
+/// Sends one attempt, begun at `sent_at`; its outcome comes back on a reader thread (or the timer's, or
+/// a writer thread's when a write fails).
 fn launch(core: &Arc<Core>, send: AsyncSend, a: Attempt, sent_at: Instant) {
     let Attempt {
         routing,

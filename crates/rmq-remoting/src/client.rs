@@ -218,8 +218,10 @@ impl RemotingClient {
         }
     }
 
-    /// Sends `request` and runs `callback` with the outcome (on the reader or timer thread: it must not
-    /// block). The callback runs exactly once, including when the request cannot be sent.
+    /// Sends `request` and runs `callback` with the outcome (on the connection's reader thread, its writer
+    /// thread when a write fails, the timer thread, or the caller's when the request cannot be sent: it
+    /// must not block; a long callback on the reader thread also delays the writing of other pipelined
+    /// frames). The callback runs exactly once, including when the request cannot be sent.
     pub fn invoke_async_callback(
         &self,
         addr: &str,

@@ -15,7 +15,8 @@ use crate::error::RemotingError;
 use crate::flow::Permit;
 
 /// A callback run once with the outcome, on the thread that completes the request (the connection's
-/// reader or the timer). It must not block.
+/// reader, its writer when a write fails, the timer, or the sender's when nothing was sent). It must not
+/// block.
 pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static>;
 
 /// How long a synchronous waiter polls before sleeping.

@@ -584,7 +584,8 @@ impl ConnInner {
             resp.opaque = opaque;
             resp.mark_response();
             resp.serialize_type = ty;
-            if let Err(e) = self.write_frame(&resp) {
+            // Over plain TCP the answer waits for the reader's flush, which never blocks.
+            if let Err(e) = self.write_pipelined(&resp, 0) {
                 debug!(addr = %self.addr, error = %e, "cannot answer a server request");
             }
         }
