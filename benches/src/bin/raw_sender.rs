@@ -1,11 +1,12 @@
 //! The floor for an asynchronous producer: SEND_MESSAGE_V2 frames encoded before the clock starts (what
-//! rmq would send: UNIQ_KEY and WAIT properties, zlib for bodies of 4096 bytes or more, binary headers),
+//! rmq would send: UNIQ_KEY and WAIT properties, zlib for bodies of 4096 bytes or more, JSON headers as
+//! rmq's default or binary ones with `--header binary`),
 //! pipelined over one plain `TcpStream` to one broker with `--window` in flight. A frame is re-sent from
 //! its slot as soon as its answer arrives; a reader thread reads answers by their fixed binary layout. No
 //! routing, no retries, no futures: only what any client must do on the wire. `scripts/bench-compare` runs
 //! it beside the producers; it prints one JSON line in `rmq bench produce --json`'s format.
 //!
-//! `raw_sender --broker ADDR --topic T --window W --count N --size BYTES [--warmup N]`
+//! `raw_sender --broker ADDR --topic T --window W --count N --size BYTES [--warmup N] [--header json|binary]`
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -26,6 +27,7 @@ struct Args {
     count: usize,
     size: usize,
     warmup: usize,
+    header: SerializeType,
 }
 
 fn args() -> Args {
@@ -36,6 +38,7 @@ fn args() -> Args {
         count: 40_000,
         size: 1024,
         warmup: 1000,
+        header: SerializeType::JSON,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -49,6 +52,16 @@ fn args() -> Args {
             "--count" => a.count = n(),
             "--size" => a.size = n(),
             "--warmup" => a.warmup = n(),
+            "--header" => {
+                a.header = match val.as_str() {
+                    "json" => SerializeType::JSON,
+                    "binary" => SerializeType::ROCKETMQ,
+                    other => {
+                        eprintln!("raw_sender: --header json|binary, not {other}");
+                        std::process::exit(2);
+                    }
+                }
+            }
             // Accepted for the same command line as the producers; ignored.
             "--mode" | "--threads" | "--namesrv" => {}
             "--json" => {
@@ -92,7 +105,7 @@ fn frame(a: &Args, slot: usize, body: &Bytes, sys_flag: i32) -> Vec<u8> {
         .to_request(RequestCode::SEND_MESSAGE_V2)
         .with_body(body.clone());
     cmd.opaque = slot as i32 + 1;
-    cmd.serialize_type = SerializeType::ROCKETMQ;
+    cmd.serialize_type = a.header;
     let mut out = BytesMut::new();
     if let Err(e) = cmd.encode(&mut out) {
         eprintln!("raw_sender: cannot encode: {e}");
