@@ -374,15 +374,21 @@ impl ConnInner {
             return;
         }
         st.flushing = true;
+        let mut out = Pending::default();
         loop {
-            let out = std::mem::take(&mut st.pending);
+            std::mem::swap(&mut out, &mut st.pending);
             st.stale = false;
             drop(st);
             let r = out.try_write_to(&self.stream);
+            out.clear();
             st = self.write.lock();
             match r {
                 Ok(None) if st.pending.is_empty() => {
                     st.flushing = false;
+                    // Keep the larger allocation for the next round.
+                    if out.buf.capacity() > st.pending.buf.capacity() {
+                        std::mem::swap(&mut out, &mut st.pending);
+                    }
                     return;
                 }
                 Ok(None) => {}
