@@ -1,5 +1,6 @@
 //! Hot paths of rmq-protocol: encoding a SEND_MESSAGE_V2 request with a 1 KiB body (JSON and binary
-//! headers), decoding a send response, and parsing a 3-broker route.
+//! headers), decoding a send response, parsing a 3-broker route, and zlib at Java's default level on the
+//! 16 KiB body `scripts/bench-compare` sends (one repeated letter).
 //!
 //! `cargo bench -p rmq-benches --bench protocol`
 
@@ -164,9 +165,33 @@ fn bench_ids(c: &mut Criterion) {
     });
 }
 
+fn bench_compress(c: &mut Criterion) {
+    use rmq_protocol::compress::{CompressionType, DEFAULT_COMPRESS_LEVEL, compress};
+    let body = vec![b'a'; 16 * 1024];
+    let mut g = c.benchmark_group("compress");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("zlib_level5_16KiB_one_letter", |b| {
+        b.iter(|| {
+            black_box(compress(
+                black_box(&body),
+                CompressionType::Zlib,
+                DEFAULT_COMPRESS_LEVEL,
+            ))
+        })
+    });
+    g.finish();
+}
+
 #[allow(missing_docs)]
 mod groups {
     use super::*;
-    criterion_group!(benches, bench_encode, bench_decode, bench_route, bench_ids);
+    criterion_group!(
+        benches,
+        bench_encode,
+        bench_decode,
+        bench_route,
+        bench_ids,
+        bench_compress
+    );
 }
 criterion_main!(groups::benches);
