@@ -517,7 +517,11 @@ impl ConnInner {
         }
         *self.dead_reason.lock() = Some(reason.to_owned());
         self.stream.shutdown();
-        self.writer_cv.notify_all();
+        {
+            // Under the write lock, so a writer thread between its liveness check and its wait sees it.
+            let _st = self.write.lock();
+            self.writer_cv.notify_all();
+        }
         let drained: Vec<Arc<Slot>> = self.pending.lock().drain().map(|(_, s)| s).collect();
         if !drained.is_empty() {
             warn!(addr = %self.addr, reason, failed = drained.len(), "connection lost with requests pending");
@@ -605,9 +609,17 @@ fn writer_loop(conn: Weak<ConnInner>) {
     loop {
         let Some(c) = conn.upgrade() else { return };
         let mut st = c.write.lock();
-        while !st.wake {
+        loop {
+            // Checked under the write lock, which `fail_all` takes to notify: no wake-up is missed.
+            if c.is_dead() {
+                st.writer = None;
+                return;
+            }
+            if st.wake {
+                break;
+            }
             let idle = c.writer_cv.wait_for(&mut st, WRITER_IDLE).timed_out();
-            if c.is_dead() || (idle && !st.wake) {
+            if idle && !st.wake {
                 // Detach: the handle is dropped here, not joined (`join` skips the current thread).
                 st.writer = None;
                 return;
