@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use rmq_protocol::{FrameDecoder, RemotingCommand, ResponseCode};
 use tracing::{debug, warn};
 
@@ -140,7 +140,7 @@ pub(crate) struct ConnInner {
     write: Mutex<WriteState>,
     /// The reader thread writes what pipelining callers left (plain TCP; not over TLS).
     reader_flushes: bool,
-    writer_cv: parking_lot::Condvar,
+    writer_cv: Condvar,
     pending: Mutex<HashMap<i32, Arc<Slot>>>,
     dead: AtomicBool,
     dead_reason: Mutex<Option<String>>,
@@ -201,7 +201,7 @@ impl ConnInner {
             stream,
             write: Mutex::new(WriteState::default()),
             reader_flushes: !tls,
-            writer_cv: parking_lot::Condvar::new(),
+            writer_cv: Condvar::new(),
             pending: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             dead_reason: Mutex::new(None),
@@ -374,40 +374,9 @@ impl ConnInner {
             return;
         }
         st.flushing = true;
-        let mut out = Pending::default();
-        loop {
-            std::mem::swap(&mut out, &mut st.pending);
-            st.stale = false;
-            drop(st);
-            let r = out.try_write_to(&self.stream);
-            out.clear();
-            st = self.write.lock();
-            match r {
-                Ok(None) if st.pending.is_empty() => {
-                    st.flushing = false;
-                    // Keep the larger allocation for the next round.
-                    if out.buf.capacity() > st.pending.buf.capacity() {
-                        std::mem::swap(&mut out, &mut st.pending);
-                    }
-                    return;
-                }
-                Ok(None) => {}
-                Ok(Some(rest)) => {
-                    // The socket is full: the rest goes first, the writer thread writes it all.
-                    let appended = std::mem::replace(&mut st.pending, rest);
-                    st.pending.append(appended);
-                    st.flushing = false;
-                    self.wake_writer(st);
-                    return;
-                }
-                Err(e) => {
-                    st.flushing = false;
-                    st.pending.clear();
-                    drop(st);
-                    self.poison(&format!("write failed: {e}"));
-                    return;
-                }
-            }
+        if let Ok(Some(st)) = self.drain(st, |out| out.try_write_to(&self.stream)) {
+            // The socket is full: the writer thread writes the rest.
+            self.wake_writer(st);
         }
     }
 
@@ -428,7 +397,7 @@ impl ConnInner {
 
     /// Asks the connection's writer thread (started on first use) to write what is pending; it may
     /// block where the reader thread must not.
-    fn wake_writer(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, WriteState>) {
+    fn wake_writer(self: &Arc<Self>, mut st: MutexGuard<'_, WriteState>) {
         if st.wake {
             return;
         }
@@ -452,10 +421,7 @@ impl ConnInner {
     }
 
     /// Encodes `cmd`'s header outside the lock, then appends the frame; returns the write state, locked.
-    fn append(
-        &self,
-        cmd: &RemotingCommand,
-    ) -> Result<parking_lot::MutexGuard<'_, WriteState>, RemotingError> {
+    fn append(&self, cmd: &RemotingCommand) -> Result<MutexGuard<'_, WriteState>, RemotingError> {
         HEADER_SCRATCH.with(|scratch| {
             let mut header = scratch.borrow_mut();
             header.clear();
@@ -474,33 +440,53 @@ impl ConnInner {
 
     /// Writes until nothing is pending; the caller has set `flushing` under the lock it hands over.
     /// A failed write poisons the connection.
-    fn flush<'a>(
+    fn flush<'a>(&'a self, st: MutexGuard<'a, WriteState>) -> Result<(), RemotingError> {
+        self.drain(st, |out| out.write_to(&self.stream).map(|()| None))
+            .map(|_| ())
+    }
+
+    /// Writes what is pending with `write` until nothing is (`Ok(None)`), each round outside the lock
+    /// (frames appended meanwhile go in the next round); the caller has set `flushing` under the lock it
+    /// hands over. When `write` leaves a rest (a full socket), the rest goes back in front of what was
+    /// appended meanwhile, `flushing` is cleared and the lock is handed back (`Ok(Some)`). A failed write
+    /// poisons the connection.
+    fn drain<'a>(
         &'a self,
-        mut st: parking_lot::MutexGuard<'a, WriteState>,
-    ) -> Result<(), RemotingError> {
+        mut st: MutexGuard<'a, WriteState>,
+        write: impl Fn(&Pending) -> std::io::Result<Option<Pending>>,
+    ) -> Result<Option<MutexGuard<'a, WriteState>>, RemotingError> {
         let mut out = Pending::default();
         loop {
             std::mem::swap(&mut out, &mut st.pending);
             st.stale = false;
             drop(st);
-            let r = out.write_to(&self.stream);
+            let r = write(&out);
             out.clear();
             st = self.write.lock();
-            if let Err(e) = r {
-                st.flushing = false;
-                st.pending.clear();
-                drop(st);
-                let reason = format!("write failed: {e}");
-                self.poison(&reason);
-                return Err(lost(&self.addr, reason));
-            }
-            if st.pending.is_empty() {
-                st.flushing = false;
-                // Keep the larger allocation for the next round.
-                if out.buf.capacity() > st.pending.buf.capacity() {
-                    std::mem::swap(&mut out, &mut st.pending);
+            match r {
+                Err(e) => {
+                    st.flushing = false;
+                    st.pending.clear();
+                    drop(st);
+                    let reason = format!("write failed: {e}");
+                    self.poison(&reason);
+                    return Err(lost(&self.addr, reason));
                 }
-                return Ok(());
+                Ok(Some(rest)) => {
+                    let appended = std::mem::replace(&mut st.pending, rest);
+                    st.pending.append(appended);
+                    st.flushing = false;
+                    return Ok(Some(st));
+                }
+                Ok(None) if st.pending.is_empty() => {
+                    st.flushing = false;
+                    // Keep the larger allocation for the next round.
+                    if out.buf.capacity() > st.pending.buf.capacity() {
+                        std::mem::swap(&mut out, &mut st.pending);
+                    }
+                    return Ok(None);
+                }
+                Ok(None) => {}
             }
         }
     }
