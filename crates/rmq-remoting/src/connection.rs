@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::{IoSlice, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -123,8 +123,11 @@ struct WriteState {
 }
 
 /// A pipelined frame is left to the reader thread when more than this many other requests of its
-/// connection await answers ([`ConnInner::write_pipelined`]).
+/// connection await answers and answers are flowing ([`ConnInner::write_pipelined`]).
 const DEFER_BEHIND: usize = 4;
+
+/// Answers are flowing when the reader last read less than this long ago.
+const ANSWERS_FLOWING: Duration = Duration::from_millis(1);
 
 /// A writer thread with nothing to write for this long ends.
 const WRITER_IDLE: Duration = Duration::from_secs(1);
@@ -150,6 +153,9 @@ pub(crate) struct ConnInner {
     used: AtomicBool,
     /// When the timer last found the connection used.
     last_seen_used: Mutex<Instant>,
+    created: Instant,
+    /// When the reader last read, in microseconds since `created` ([`ConnInner::answers_flowing`]).
+    last_read_us: AtomicU64,
     reader: Mutex<Option<JoinHandle<()>>>,
     /// Fault injection for tests: runs between a request's liveness check and its registration, where a
     /// poisoning by the reader thread would otherwise race with the send.
@@ -209,6 +215,8 @@ impl ConnInner {
             handlers,
             used: AtomicBool::new(false),
             last_seen_used: Mutex::new(Instant::now()),
+            created: Instant::now(),
+            last_read_us: AtomicU64::new(0),
             reader: Mutex::new(None),
             #[cfg(test)]
             before_register: Mutex::new(None),
@@ -349,18 +357,38 @@ impl ConnInner {
     /// requests of the connection, its own included, await answers) and leaves its write to the write
     /// in progress, or to the reader thread, which writes what is pending before it next waits for the
     /// socket ([`ConnInner::reader_flush`]): when the reader is awake, or when more than
-    /// [`DEFER_BEHIND`] other answers are awaited, so one is bound to wake it (the frame would wait
-    /// behind those requests at the server anyway). A pipelining caller then pays a buffer append
-    /// instead of a syscall, and frames leave in batches, as from a raw sender. Otherwise the caller
-    /// writes, as [`ConnInner::write_frame`] does. Over TLS the caller always writes (that reader never
-    /// writes). Should no answer come, the timer writes what is left ([`ConnInner::flush_stale`]).
+    /// [`DEFER_BEHIND`] other answers are awaited and the reader read less than [`ANSWERS_FLOWING`]
+    /// ago, so the next answer that wakes it is due within about that gap. A pipelining caller then
+    /// pays a buffer append instead of a syscall, and frames leave in batches, as from a raw sender.
+    /// Otherwise (answers slow or rare: a frame must not wait for them) the caller writes, as
+    /// [`ConnInner::write_frame`] does. Over TLS the caller always writes (that reader never writes).
+    /// Should no answer come after all, the timer writes what is left ([`ConnInner::flush_stale`]).
     fn write_pipelined(&self, cmd: &RemotingCommand, awaited: usize) -> Result<(), RemotingError> {
         let mut st = self.append(cmd)?;
-        if st.flushing || (self.reader_flushes && (st.reader_awake || awaited > DEFER_BEHIND)) {
+        if st.flushing
+            || (self.reader_flushes
+                && (st.reader_awake || (awaited > DEFER_BEHIND && self.answers_flowing())))
+        {
             return Ok(());
         }
         st.flushing = true;
         self.flush(st)
+    }
+
+    /// Whether the reader read less than [`ANSWERS_FLOWING`] ago.
+    fn answers_flowing(&self) -> bool {
+        // 0: nothing read yet (the reader starts after `created`).
+        let last = self.last_read_us.load(Ordering::Relaxed);
+        last != 0
+            && (self.created.elapsed().as_micros() as u64).saturating_sub(last)
+                < ANSWERS_FLOWING.as_micros() as u64
+    }
+
+    /// The reader thread, after a read: it flushes before it reads again.
+    fn on_read(&self) {
+        let at = (self.created.elapsed().as_micros() as u64).max(1);
+        self.last_read_us.store(at, Ordering::Relaxed);
+        self.write.lock().reader_awake = true;
     }
 
     /// The reader thread, before it reads again: from now on callers write their frames themselves; what
@@ -664,7 +692,7 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tl
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 if flushes && let Some(c) = conn.upgrade() {
-                    c.write.lock().reader_awake = true;
+                    c.on_read();
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -639,8 +639,9 @@ fn a_sync_call_waits_out_the_reconnect_backoff_within_its_timeout() {
     c2.shutdown();
 }
 
-/// A pipelined request queued behind requests that are never answered: no answer wakes the reader
-/// thread that would write it, so the timer must (within a tick or so, not at the request's timeout).
+/// A pipelined frame left for the reader right after an answer (answers were flowing), when no answer
+/// follows: the reader, asleep, would never write it, so the timer must (within a few ticks, not at the
+/// request's timeout).
 #[test]
 fn a_frame_left_behind_unanswered_requests_is_written_by_the_timer() {
     let server = MockServer::start(|r: &RemotingCommand| match r.body.first() {
@@ -653,6 +654,10 @@ fn a_frame_left_behind_unanswered_requests_is_written_by_the_timer() {
     let silent: Vec<_> = (0..6)
         .map(|_| c.invoke_async(&addr, req(vec![0u8]), 30 * SEC))
         .collect();
+    // An answer, then (while it counts as recent) a pipelined request behind the six silent ones: it is
+    // left for the reader, which has already gone back to reading.
+    c.invoke_sync(&addr, req(vec![2u8]), 5 * SEC).unwrap();
+    std::thread::sleep(Duration::from_micros(200));
     let started = Instant::now();
     let answered = c.invoke_async(&addr, req(vec![1u8, 7]), 30 * SEC);
     let r = answered
@@ -758,6 +763,56 @@ fn the_reader_never_blocks_on_a_full_socket() {
             "answer {k} was read {:?} after the server resumed reading: the reader was blocked",
             at - resumed
         );
+    }
+    c.shutdown();
+}
+
+/// A pipelined frame behind slow answers is written at once, not held for the next answer: only while
+/// answers flow densely does a frame wait for the reader. Here every answer takes 300 ms and the timer
+/// (which would write a held frame) ticks once a second; the sixth request must reach the server in
+/// well under 300 ms.
+#[test]
+fn a_frame_behind_slow_answers_is_not_held_for_them() {
+    let received = Arc::new(parking_lot::Mutex::new(Vec::<(u8, Instant)>::new()));
+    let seen = received.clone();
+    let server = MockServer::start(move |r: &RemotingCommand| {
+        seen.lock()
+            .push((r.body.first().copied().unwrap_or(0), Instant::now()));
+        vec![Action::RespondAfter(Duration::from_millis(300), ok())]
+    })
+    .unwrap();
+    let c = RemotingClient::new(RemotingConfig {
+        timer_tick: SEC,
+        ..RemotingConfig::default()
+    })
+    .unwrap();
+    let addr = server.addr();
+    // One answered exchange first, so the connection has read something (long before the sends below).
+    c.invoke_sync(&addr, req(vec![0u8]), 5 * SEC).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut sent = Vec::new();
+    let futures: Vec<_> = (1..=8u8)
+        .map(|i| {
+            sent.push((i, Instant::now()));
+            c.invoke_async(&addr, req(vec![i]), 5 * SEC)
+        })
+        .collect();
+    let deadline = Instant::now() + 2 * SEC;
+    while received.lock().len() < 9 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got = received.lock().clone();
+    for (i, at) in sent {
+        let arrived = got.iter().find(|(b, _)| *b == i).map(|(_, t)| *t);
+        let arrived = arrived.unwrap_or_else(|| panic!("request {i} never reached the server"));
+        assert!(
+            arrived.saturating_duration_since(at) < Duration::from_millis(150),
+            "request {i} reached the server {:?} after it was sent: held for an answer",
+            arrived.saturating_duration_since(at)
+        );
+    }
+    for f in futures {
+        f.wait().unwrap();
     }
     c.shutdown();
 }
