@@ -126,8 +126,13 @@ struct WriteState {
 /// connection await answers and answers are flowing ([`ConnInner::write_pipelined`]).
 const DEFER_BEHIND: usize = 4;
 
-/// Answers are flowing when the reader last read less than this long ago.
-const ANSWERS_FLOWING: Duration = Duration::from_millis(1);
+/// Answers are flowing when the reader last read less than this long ago. In a steady stream, more
+/// than [`DEFER_BEHIND`] answers awaited means answers come more often than every quarter of their
+/// latency (Little's law), so a frame left to the reader waits less than a quarter of its own round
+/// trip; this gate keeps a frame from waiting for answers that stopped or only come in rare bursts.
+/// 1 ms let a third of the frames of 1,000 async sends in flight go out one by one (their reads come
+/// in batches up to a few milliseconds apart); 5 ms batches nearly all of them.
+const ANSWERS_FLOWING: Duration = Duration::from_millis(5);
 
 /// A writer thread with nothing to write for this long ends.
 const WRITER_IDLE: Duration = Duration::from_secs(1);
@@ -358,7 +363,7 @@ impl ConnInner {
     /// in progress, or to the reader thread, which writes what is pending before it next waits for the
     /// socket ([`ConnInner::reader_flush`]): when the reader is awake, or when more than
     /// [`DEFER_BEHIND`] other answers are awaited and the reader read less than [`ANSWERS_FLOWING`]
-    /// ago, so the next answer that wakes it is due within about that gap. A pipelining caller then
+    /// ago, so the next answer that wakes it is due soon. A pipelining caller then
     /// pays a buffer append instead of a syscall, and frames leave in batches, as from a raw sender.
     /// Otherwise (answers slow or rare: a frame must not wait for them) the caller writes, as
     /// [`ConnInner::write_frame`] does. Over TLS the caller always writes (that reader never writes).
