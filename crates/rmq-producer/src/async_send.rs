@@ -209,12 +209,18 @@ pub(crate) fn start(
                 started,
                 timeout,
             );
+            // A send that waited for room reads the clock again: its attempt's time is what is left.
+            let now = if ticket.waited() {
+                Instant::now()
+            } else {
+                started
+            };
             let send = AsyncSend {
                 job: Box::new(job),
                 outcome,
                 ticket,
             };
-            step(core, send, Thread::NonBlocking, started);
+            step(core, send, Thread::NonBlocking, now);
         }
         Err(e) => outcome.complete(Err(refused(core, Mode::Answered, e))),
     }

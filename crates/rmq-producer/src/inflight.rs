@@ -36,7 +36,18 @@ struct Table {
 
 /// A place in the table, given back with [`InFlight::release`].
 #[derive(Debug)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket {
+    id: u64,
+    /// [`InFlight::acquire`] waited for the place (time passed since `started`).
+    waited: bool,
+}
+
+impl Ticket {
+    /// Whether acquiring it waited for room.
+    pub(crate) fn waited(&self) -> bool {
+        self.waited
+    }
+}
 
 /// Bounds and lists the asynchronous sends in flight.
 #[derive(Debug)]
@@ -65,6 +76,7 @@ impl InFlight {
         deadline: Option<Instant>,
     ) -> Result<Ticket, ProducerError> {
         let mut t = self.table.lock();
+        let waited = t.open.len() >= self.max;
         while t.open.len() >= self.max {
             let gave_up = match deadline {
                 None => true,
@@ -87,12 +99,12 @@ impl InFlight {
                 started,
             },
         );
-        Ok(Ticket(id))
+        Ok(Ticket { id, waited })
     }
 
     /// Gives a place back (the send completed).
     pub(crate) fn release(&self, ticket: Ticket) {
-        self.table.lock().open.remove(&ticket.0);
+        self.table.lock().open.remove(&ticket.id);
         self.cond.notify_all();
     }
 

@@ -369,3 +369,40 @@ fn an_async_send_waits_out_a_brokers_reconnect_backoff() {
     assert_eq!(r.broker_name, "broker-a");
     assert!(r.attempts >= 2, "{r:?}");
 }
+
+/// An async send that waited for room in the in-flight bound keeps its deadline: its attempt gets what is
+/// left of its timeout, not all of it again (the drivers pass the time of each step on; this one must be
+/// read after the wait).
+#[test]
+fn an_async_send_that_waited_for_room_keeps_its_deadline() {
+    let slow = broker(|r: &rmq_protocol::RemotingCommand| {
+        if r.body.first() == Some(&b'a') {
+            vec![Action::RespondAfter(
+                Duration::from_millis(400),
+                send_ok(0, 1),
+            )]
+        } else {
+            vec![Action::Never]
+        }
+    });
+    let ns = namesrv(route(&[("broker-a", &slow.addr())]));
+    let p = producer(&ns, |c| {
+        c.async_send_semaphore = 1;
+        c.retry_times = 0;
+    });
+    p.fetch_publish_queues("T").unwrap();
+    let first = p.send_async(&Message::new("T", "a"));
+    let started = Instant::now();
+    // Waits about 400 ms for the first send's place, then is never answered.
+    let e = p
+        .send_async_timeout(&Message::new("T", "b"), Duration::from_secs(1))
+        .wait()
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1250),
+        "ended {took:?} after it started, timeout 1 s: its attempt was given the whole timeout after the wait"
+    );
+    first.wait().unwrap();
+}
