@@ -163,53 +163,40 @@ fn decode_plain(header: &[u8]) -> Option<RemotingCommand> {
     };
     let mut seen = 0u8;
     s.ws();
-    s.eat(b'{')?;
-    s.ws();
-    if s.eat(b'}').is_none() {
-        loop {
-            s.ws();
-            let key = s.plain_str()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            let bit = match key {
-                "code" => 1,
-                "opaque" => 2,
-                "flag" => 4,
-                "version" => 8,
-                "language" => 16,
-                "remark" => 32,
-                "extFields" => 64,
-                "serializeTypeCurrentRPC" => 128,
-                _ => return None,
-            };
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            match bit {
-                1 => cmd.code = s.int32()?,
-                2 => cmd.opaque = s.int32()?,
-                4 => cmd.flag = s.int32()?,
-                8 => cmd.version = MqVersion(if s.null() { 0 } else { s.int32()? }),
-                16 if !s.null() => {
-                    let name = s.plain_str()?;
-                    cmd.language = LanguageCode::from_name(name).unwrap_or(LanguageCode::OTHER);
-                }
-                32 if !s.null() => cmd.remark = Some(s.plain_str()?.to_owned()),
-                64 if !s.null() => cmd.ext_fields = s.plain_map()?,
-                128 if !s.null() => {
-                    s.plain_str()?;
-                }
-                _ => {}
-            }
-            s.ws();
-            if s.eat(b',').is_none() {
-                s.eat(b'}')?;
-                break;
-            }
+    s.object(|s, key| {
+        let bit = match key {
+            "code" => 1,
+            "opaque" => 2,
+            "flag" => 4,
+            "version" => 8,
+            "language" => 16,
+            "remark" => 32,
+            "extFields" => 64,
+            "serializeTypeCurrentRPC" => 128,
+            _ => return None,
+        };
+        if seen & bit != 0 {
+            return None;
         }
-    }
+        seen |= bit;
+        match bit {
+            1 => cmd.code = s.int32()?,
+            2 => cmd.opaque = s.int32()?,
+            4 => cmd.flag = s.int32()?,
+            8 => cmd.version = MqVersion(if s.null() { 0 } else { s.int32()? }),
+            16 if !s.null() => {
+                let name = s.plain_str()?;
+                cmd.language = LanguageCode::from_name(name).unwrap_or(LanguageCode::OTHER);
+            }
+            32 if !s.null() => cmd.remark = Some(s.plain_str()?.to_owned()),
+            64 if !s.null() => cmd.ext_fields = s.plain_map()?,
+            128 if !s.null() => {
+                s.plain_str()?;
+            }
+            _ => {}
+        }
+        Some(())
+    })?;
     s.ws();
     (s.i == s.b.len()).then_some(cmd)
 }
@@ -276,30 +263,38 @@ impl<'a> Scan<'a> {
         i32::try_from(if negative { -magnitude } else { magnitude }).ok()
     }
 
-    /// `{}` or an object of plain strings; `null` values are skipped, as serde's reading does.
-    fn plain_map(&mut self) -> Option<StringMap> {
+    /// An object: `{`, then for each member its key (a plain string) and `:`, after which `member`
+    /// reads the value; members separated by `,`, then `}`.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
-        let mut m = StringMap::with_capacity(8, 128);
         self.ws();
         if self.eat(b'}').is_some() {
-            return Some(m);
+            return Some(());
         }
         loop {
             self.ws();
-            let k = self.plain_str()?;
+            let key = self.plain_str()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
-            if !self.null() {
-                let v = self.plain_str()?;
-                m.insert(k, v);
-            }
+            member(self, key)?;
             self.ws();
             if self.eat(b',').is_none() {
-                self.eat(b'}')?;
-                return Some(m);
+                return self.eat(b'}');
             }
         }
+    }
+
+    /// `{}` or an object of plain strings; `null` values are skipped, as serde's reading does.
+    fn plain_map(&mut self) -> Option<StringMap> {
+        let mut m = StringMap::with_capacity(8, 128);
+        self.object(|s, key| {
+            if !s.null() {
+                m.insert(key, s.plain_str()?);
+            }
+            Some(())
+        })?;
+        Some(m)
     }
 }
 
