@@ -76,30 +76,11 @@ fn help_lists_the_commands() {
 
 #[test]
 fn route_shows_the_dialed_and_the_advertised_broker_address() {
-    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
-    use rmq_testkit::{Action, MockServer, ok, route_response};
+    use rmq_testkit::{Action, MockServer, ok};
     let broker = MockServer::start(|_: &rmq_protocol::RemotingCommand| vec![Action::Respond(ok())])
         .expect("broker");
-    let mut route = TopicRouteData::default();
-    let mut b = BrokerData {
-        broker_name: "broker-a".into(),
-        cluster: "C".into(),
-        ..Default::default()
-    };
     // Advertised: a loopback port nothing listens on; dialed: the mock.
-    b.broker_addrs.insert(0, "127.0.0.1:1".into());
-    route.broker_datas.push(b);
-    route.queue_datas.push(QueueData {
-        broker_name: "broker-a".into(),
-        perm: 6,
-        read_queue_nums: 1,
-        write_queue_nums: 1,
-        topic_sys_flag: 0,
-    });
-    let ns = MockServer::start(move |_: &rmq_protocol::RemotingCommand| {
-        vec![Action::Respond(route_response(&route))]
-    })
-    .expect("name server");
+    let ns = namesrv_routing_to("127.0.0.1:1");
     let dial = broker.addr();
     let (code, text) = rmq(&[
         "route",
@@ -167,9 +148,8 @@ fn the_secret_key_is_never_printed() {
 
 /// A mock broker answering sends with SEND_OK, and a name server routing every topic to it.
 fn mock_cluster() -> (rmq_testkit::MockServer, rmq_testkit::MockServer) {
-    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
     use rmq_protocol::{RemotingCommand, RequestCode};
-    use rmq_testkit::{Action, MockServer, ok, route_response, send_ok};
+    use rmq_testkit::{Action, MockServer, ok, send_ok};
     let broker = MockServer::start(|r: &RemotingCommand| {
         if r.request_code() == RequestCode::SEND_MESSAGE_V2 {
             vec![Action::Respond(send_ok(0, 1))]
@@ -178,13 +158,22 @@ fn mock_cluster() -> (rmq_testkit::MockServer, rmq_testkit::MockServer) {
         }
     })
     .expect("broker");
+    let ns = namesrv_routing_to(&broker.addr());
+    (broker, ns)
+}
+
+/// A mock name server whose route for every topic names one broker, `broker-a`, at `addr`.
+fn namesrv_routing_to(addr: &str) -> rmq_testkit::MockServer {
+    use rmq_protocol::RemotingCommand;
+    use rmq_protocol::route::{BrokerData, QueueData, TopicRouteData};
+    use rmq_testkit::{Action, MockServer, route_response};
     let mut route = TopicRouteData::default();
     let mut b = BrokerData {
         broker_name: "broker-a".into(),
         cluster: "C".into(),
         ..Default::default()
     };
-    b.broker_addrs.insert(0, broker.addr());
+    b.broker_addrs.insert(0, addr.to_owned());
     route.broker_datas.push(b);
     route.queue_datas.push(QueueData {
         broker_name: "broker-a".into(),
@@ -193,10 +182,8 @@ fn mock_cluster() -> (rmq_testkit::MockServer, rmq_testkit::MockServer) {
         write_queue_nums: 1,
         topic_sys_flag: 0,
     });
-    let ns =
-        MockServer::start(move |_: &RemotingCommand| vec![Action::Respond(route_response(&route))])
-            .expect("name server");
-    (broker, ns)
+    MockServer::start(move |_: &RemotingCommand| vec![Action::Respond(route_response(&route))])
+        .expect("name server")
 }
 
 #[test]
