@@ -46,7 +46,9 @@ pub struct RemotingConfig {
     pub reconnect_backoff: Duration,
     /// Cap of the reconnect wait. Default 5 s.
     pub reconnect_backoff_max: Duration,
-    /// How often the timer fails expired requests and closes idle connections. Default 10 ms.
+    /// How often the timer fails expired requests, closes idle connections (idleness is known to within a
+    /// tick) and hands pipelined frames no answer came to collect to a writer thread (after two ticks).
+    /// Default 10 ms.
     pub timer_tick: Duration,
     /// Connections kept to each address; requests are spread over them in turn. Default 1 (as Java).
     pub connections_per_addr: usize,
@@ -204,7 +206,8 @@ impl RemotingClient {
     }
 
     /// Sends `request`; the returned handle completes with the response, or with an error at `timeout`.
-    /// Wait on it from a thread or `.await` it on any executor.
+    /// Wait on it from a thread or `.await` it on any executor. The frame may be written a little later,
+    /// in a batch with others (while answers flow, by the connection's reader thread).
     pub fn invoke_async(
         &self,
         addr: &str,
