@@ -38,6 +38,9 @@ pub struct Cluster {
     pub acl: Option<AclUsers>,
     /// The test CA of a cluster that enforces TLS (`scripts/cluster up --tls`, `RMQ_TLS_CA`).
     pub tls_ca: Option<PathBuf>,
+    /// The remoting addresses of the RocketMQ 5 proxies in front of the brokers (`scripts/cluster up
+    /// --proxy N`, `RMQ_PROXIES`), proxy 1 first; empty without proxies.
+    pub proxies: Vec<SocketAddr>,
     checker: PathBuf,
 }
 
@@ -95,6 +98,16 @@ impl Cluster {
             .ok()
             .filter(|p| !p.is_empty())
             .map(PathBuf::from);
+        let proxies: Vec<SocketAddr> = var("RMQ_PROXIES")
+            .split(';')
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse()
+                    .ok()
+                    .filter(|s: &SocketAddr| s.ip().is_loopback())
+                    .unwrap_or_else(|| panic!("RMQ_PROXIES names {a}: not a loopback ip:port"))
+            })
+            .collect();
         Some(Cluster {
             namesrv,
             server,
@@ -102,6 +115,7 @@ impl Cluster {
             version,
             acl,
             tls_ca,
+            proxies,
             checker,
         })
     }

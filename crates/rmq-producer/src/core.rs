@@ -100,7 +100,7 @@ impl Core {
         let instance_hash = nanos ^ pid.rotate_left(16);
         let counters = Arc::new(Counters::default());
         Ok(Core {
-            routes: Routes::new(&config, router),
+            routes: Routes::new(&config, router, nanos),
             requests: Requests::new(
                 &config,
                 UniqIdGenerator::new(config.client_ip, pid, instance_hash),

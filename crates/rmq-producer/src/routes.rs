@@ -1,7 +1,13 @@
 //! Route management: fetching a topic's route from the name servers (one fetch per topic at a time, within
 //! the caller's deadline, TBW102 standing in for a topic the broker will create), the periodic refresh
-//! that keeps the last good route when the name servers fail, the broker address override, and the broker
-//! addresses heartbeats and unregistering go to.
+//! that keeps the last good route when the name servers fail, renewing a route at once when the address
+//! it names stops answering (the endpoint failover a pair of RocketMQ 5 proxies needs), the broker address
+//! override, and the broker addresses heartbeats and unregistering go to.
+//!
+//! Endpoints: the name-server list may name proxies, which answer route queries with their own address
+//! for every broker. An endpoint whose connection failed is *suspect*: fetches ask it last until a fetch
+//! from it succeeds again. Each producer starts at a random endpoint of the list (as Java's
+//! `namesrvIndex`), so a fleet of producers spreads over the proxies it is given.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -34,12 +40,20 @@ enum Patience {
 /// Cached routes older than this and unused are dropped by the refresh.
 const ROUTE_IDLE_EXPIRY: Duration = Duration::from_secs(600);
 
+/// A route fetched less than this long ago is not renewed again for a failure at a broker address it
+/// names: the name server still lists that address (a broker that died and has not expired from it yet),
+/// and asking again on every failed send would flood the name servers.
+const RENEW_MIN_AGE: Duration = Duration::from_millis(500);
+
 /// The route cache and the name servers behind it.
 #[derive(Debug)]
 pub(crate) struct Routes {
     router: MessageRouter,
     namesrv: Vec<String>,
     namesrv_index: AtomicUsize,
+    /// Endpoints whose connection failed, since when; fetches ask them last. Removed when a fetch from
+    /// one succeeds; at most one entry per endpoint of `namesrv`.
+    suspect: Mutex<HashMap<String, Instant>>,
     /// Topics being fetched, each with the lock concurrent fetchers of that topic wait on.
     fetching: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Advertised broker address → address to dial.
@@ -62,11 +76,15 @@ impl Drop for FetchingGuard<'_> {
 }
 
 impl Routes {
-    pub(crate) fn new(config: &ProducerConfig, router: MessageRouter) -> Routes {
+    /// Routes over `config`'s name servers, asking first the one `seed` picks.
+    pub(crate) fn new(config: &ProducerConfig, router: MessageRouter, seed: u32) -> Routes {
+        let namesrv = config.namesrv_list();
+        let first = seed as usize % namesrv.len().max(1);
         Routes {
             router,
-            namesrv: config.namesrv_list(),
-            namesrv_index: AtomicUsize::new(0),
+            namesrv,
+            namesrv_index: AtomicUsize::new(first),
+            suspect: Mutex::new(HashMap::new()),
             fetching: Mutex::new(HashMap::new()),
             overrides: config.broker_addr_override.clone(),
             api_timeout: config.mq_client_api_timeout,
@@ -125,17 +143,24 @@ impl Routes {
         if self.has_queues(topic, Instant::now()) {
             return Ok(());
         }
+        self.fetch_and_store(remoting, topic, deadline, Patience::UntilDeadline)
+    }
+
+    /// Fetches `topic`'s route (or TBW102's when the topic does not exist yet) and caches it. Brokers
+    /// whose master it names anew (another address, or back) are told to broker health as reachable.
+    fn fetch_and_store(
+        &self,
+        remoting: &RemotingClient,
+        topic: &str,
+        deadline: Instant,
+        patience: Patience,
+    ) -> Result<(), ProducerError> {
         let mapping = self.router.mapping();
-        if let Some(route) = self.fetch_route(remoting, topic, deadline, Patience::UntilDeadline)? {
-            mapping.update_route_info(topic, route, Instant::now());
+        if let Some(route) = self.fetch_route(remoting, topic, deadline, patience)? {
+            self.store(topic, route);
             return Ok(());
         }
-        match self.fetch_route(
-            remoting,
-            AUTO_CREATE_TOPIC,
-            deadline,
-            Patience::UntilDeadline,
-        )? {
+        match self.fetch_route(remoting, AUTO_CREATE_TOPIC, deadline, patience)? {
             Some(tbw) => {
                 mapping.update_from_default_route(
                     topic,
@@ -152,6 +177,101 @@ impl Routes {
         }
     }
 
+    /// Caches `route` for `topic`; returns whether it changed. A broker whose master the route lists
+    /// anew (restarted and registered again, or behind another proxy) is evidence that it answers, so an
+    /// open breaker turns half-open.
+    fn store(&self, topic: &str, route: TopicRouteData) -> bool {
+        let mapping = self.router.mapping();
+        let returned = registered_again(mapping.route(topic).as_deref(), &route);
+        let changed = mapping.update_route_info(topic, route, Instant::now());
+        for broker in returned {
+            self.router
+                .health()
+                .report_reachable(&broker, Instant::now());
+        }
+        changed
+    }
+
+    /// The connection to `failed` (an address `topic`'s route names) was refused, lost or told to go
+    /// away: marks it suspect and, unless another sender did so meanwhile or the route is fresh,
+    /// fetches `topic`'s route again at once from the other endpoints, within `deadline` (one round: no
+    /// waiting for endpoints that are down). A failed renewal keeps the route as it was; it is not an
+    /// error of the send that asked for it.
+    pub(crate) fn renew(
+        &self,
+        remoting: &RemotingClient,
+        topic: &str,
+        failed: &str,
+        deadline: Instant,
+    ) {
+        self.mark_suspect(failed, Instant::now());
+        let lock = self
+            .fetching
+            .lock()
+            .entry(topic.to_owned())
+            .or_default()
+            .clone();
+        let Some(_held) = lock.try_lock_until(deadline) else {
+            return;
+        };
+        let _guard = FetchingGuard {
+            routes: self,
+            topic,
+        };
+        let mapping = self.router.mapping();
+        let names_failed = mapping.route(topic).is_some_and(|r| {
+            r.broker_datas
+                .iter()
+                .any(|b| b.broker_addrs.values().any(|a| a == failed))
+        });
+        // A route that names a dead endpoint (a proxy) is always renewed: the other endpoints answer
+        // with their own address, so this happens once. A dead broker the name server still lists is
+        // asked about at most every RENEW_MIN_AGE.
+        let fresh = mapping
+            .route_age(topic, Instant::now())
+            .is_some_and(|age| age < RENEW_MIN_AGE);
+        if !names_failed || (fresh && !self.is_endpoint(failed)) {
+            return;
+        }
+        match self.fetch_and_store(remoting, topic, deadline, Patience::OneRound) {
+            Ok(()) => debug!(topic, failed, "route renewed after a connection failure"),
+            Err(e) => debug!(topic, failed, error = %e, "route renewal failed; keeping the route"),
+        }
+    }
+
+    /// Whether `addr` is one of the name-server endpoints (a proxy, when a route names it).
+    fn is_endpoint(&self, addr: &str) -> bool {
+        self.namesrv.iter().any(|n| n == addr)
+    }
+
+    /// Marks `addr` suspect when it is one of the endpoints.
+    fn mark_suspect(&self, addr: &str, now: Instant) {
+        if self.is_endpoint(addr) {
+            self.suspect.lock().insert(addr.to_owned(), now);
+        }
+    }
+
+    /// The endpoints in the order a fetch asks them: from the last one that answered, suspect ones last.
+    fn fetch_order(&self) -> Vec<usize> {
+        let n = self.namesrv.len();
+        let start = self.namesrv_index.load(Ordering::Relaxed);
+        let suspect = self.suspect.lock();
+        let (mut good, bad): (Vec<usize>, Vec<usize>) = (0..n)
+            .map(|i| (start + i) % n)
+            .partition(|i| !suspect.contains_key(&self.namesrv[*i]));
+        good.extend(bad);
+        good
+    }
+
+    /// A fetch from endpoint `idx` succeeded: ask it first from now on, and it is no longer suspect.
+    fn answered(&self, idx: usize) {
+        self.namesrv_index.store(idx, Ordering::Relaxed);
+        let mut suspect = self.suspect.lock();
+        if !suspect.is_empty() {
+            suspect.remove(&self.namesrv[idx]);
+        }
+    }
+
     /// Asks the name servers for `topic`'s route, trying each in turn until `deadline`. `Ok(None)`: the
     /// topic does not exist. With `Patience::UntilDeadline`, a round in which every name server failed is
     /// tried again when the soonest reconnect backoff ends, as long as the deadline allows (a send waits
@@ -164,17 +284,14 @@ impl Routes {
         deadline: Instant,
         patience: Patience,
     ) -> Result<Option<TopicRouteData>, ProducerError> {
-        let n = self.namesrv.len();
-        let start = self.namesrv_index.load(Ordering::Relaxed);
         let mut last = String::from("no name server");
         loop {
             let mut pause = MAX_PAUSE;
-            for i in 0..n {
+            for idx in self.fetch_order() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(not_found(topic, format!("deadline passed; last: {last}")));
                 }
-                let idx = (start + i) % n;
                 let addr = &self.namesrv[idx];
                 let req = RemotingCommand::with_header(
                     RequestCode::GET_ROUTEINFO_BY_TOPIC,
@@ -182,7 +299,7 @@ impl Routes {
                 );
                 match remoting.invoke_sync(addr, req, self.api_timeout.min(left)) {
                     Ok(resp) if resp.response_code() == ResponseCode::SUCCESS => {
-                        self.namesrv_index.store(idx, Ordering::Relaxed);
+                        self.answered(idx);
                         let mut route = TopicRouteData::decode(&resp.body).map_err(|e| {
                             not_found(topic, format!("{addr} sent an unreadable route: {e}"))
                         })?;
@@ -190,7 +307,7 @@ impl Routes {
                         return Ok(Some(route));
                     }
                     Ok(resp) if resp.response_code() == ResponseCode::TOPIC_NOT_EXIST => {
-                        self.namesrv_index.store(idx, Ordering::Relaxed);
+                        self.answered(idx);
                         return Ok(None);
                     }
                     Ok(resp) => {
@@ -199,6 +316,9 @@ impl Routes {
                     Err(e) => {
                         if let RemotingError::Backoff { retry_in, .. } = &e {
                             pause = pause.min(*retry_in);
+                        }
+                        if e.is_connection() {
+                            self.mark_suspect(addr, Instant::now());
                         }
                         last = format!("{addr}: {e}");
                     }
@@ -240,16 +360,8 @@ impl Routes {
             }
             match self.fetch_route(remoting, &topic, now + self.api_timeout, Patience::OneRound) {
                 Ok(Some(route)) => {
-                    let returned = registered_again(mapping.route(&topic).as_deref(), &route);
-                    if mapping.update_route_info(&topic, route, Instant::now()) {
+                    if self.store(&topic, route) {
                         debug!(topic, "route changed");
-                    }
-                    // A broker whose master the name server lists again has restarted and registered:
-                    // evidence that it answers, so an open breaker turns half-open.
-                    for broker in returned {
-                        self.router
-                            .health()
-                            .report_reachable(&broker, Instant::now());
                     }
                 }
                 // Still not created (a TBW102-derived route stays until the broker registers the topic).
@@ -374,7 +486,7 @@ mod tests {
             Arc::new(HealthRegistry::new(HealthPolicy::default(), now)),
             RouterConfig::default(),
         );
-        Routes::new(&ProducerConfig::new("PG", namesrv), router)
+        Routes::new(&ProducerConfig::new("PG", namesrv), router, 0)
     }
 
     /// A failed fetch used to leave its topic's lock entry behind (one per topic, forever).

@@ -63,6 +63,8 @@ pub(crate) struct SendJob<'a> {
     key: Cow<'a, Message>,
     target: Target<'a>,
     mode: Mode,
+    /// The address whose connection failed, while a renewal of the route is due or going on.
+    failed_addr: Option<String>,
     /// `rmq.send` (debug level): topic, then per attempt broker, queue and attempt, and the outcome.
     span: tracing::Span,
 }
@@ -102,6 +104,7 @@ impl<'a> SendJob<'a> {
             key,
             target,
             mode,
+            failed_addr: None,
             span,
         }
     }
@@ -124,7 +127,12 @@ impl<'a> SendJob<'a> {
     pub(crate) fn plan(&mut self, core: &Core, now: Instant) -> Plan {
         loop {
             match self.machine.next(now) {
-                Step::FetchRoute { timeout } => return Plan::Fetch(timeout),
+                Step::FetchRoute { timeout, renew } => {
+                    if !renew {
+                        self.failed_addr = None;
+                    }
+                    return Plan::Fetch(timeout);
+                }
                 Step::Done(r) => return Plan::Done(r),
                 Step::Attempt { timeout } => match self.route(core, now) {
                     Ok(routing) => {
@@ -159,13 +167,18 @@ impl<'a> SendJob<'a> {
         }
     }
 
-    /// Fetches the route within `timeout` (blocking), greets brokers it names for the first time.
+    /// Fetches the route within `timeout` (blocking), or renews it after a connection failure; greets
+    /// brokers it names for the first time.
     pub(crate) fn fetch_route(&mut self, core: &Core, timeout: Duration) {
-        let r = core.routes().ensure(
-            core.remoting(),
-            self.prepared.topic(),
-            Instant::now() + timeout,
-        );
+        let (topic, deadline) = (self.prepared.topic(), Instant::now() + timeout);
+        let r = match self.failed_addr.take() {
+            Some(failed) => {
+                core.routes()
+                    .renew(core.remoting(), topic, &failed, deadline);
+                Ok(())
+            }
+            None => core.routes().ensure(core.remoting(), topic, deadline),
+        };
         if r.is_ok() {
             core.greet_brokers_of(self.prepared.topic());
         }
@@ -184,6 +197,7 @@ impl<'a> SendJob<'a> {
         let health = self
             .machine
             .on_response(routing.shared_broker_name(), latency, outcome);
+        self.note_failed_addr(routing);
         report(core, routing.broker_name(), health, now);
     }
 
@@ -199,7 +213,15 @@ impl<'a> SendJob<'a> {
         let health = self
             .machine
             .on_written(routing.broker_name(), latency, outcome);
+        self.note_failed_addr(routing);
         report(core, routing.broker_name(), health, now);
+    }
+
+    /// Keeps the attempt's address for the renewal the machine asks for after a connection failure.
+    fn note_failed_addr(&mut self, routing: &RoutingResult) {
+        if self.machine.wants_renew() {
+            self.failed_addr = Some(routing.broker_addr().to_owned());
+        }
     }
 
     /// The one exit of every send, at `now`: builds the result and counts it. `Ok(None)`: a oneway

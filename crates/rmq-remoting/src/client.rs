@@ -98,6 +98,9 @@ struct ClientInner {
     dialer: Dialer,
     /// Per address, `connections_per_addr` slots.
     conns: Mutex<HashMap<String, Vec<Entry>>>,
+    /// Connections whose server said GO_AWAY, replaced in `conns` by a new one: the timer fails their
+    /// expired requests and closes each once nothing is pending on it.
+    retiring: Mutex<Vec<Arc<ConnInner>>>,
     next_slot: std::sync::atomic::AtomicUsize,
     in_flight: Arc<InFlight>,
     handlers: Arc<Handlers>,
@@ -140,6 +143,7 @@ impl RemotingClient {
             )),
             config,
             conns: Mutex::new(HashMap::new()),
+            retiring: Mutex::new(Vec::new()),
             next_slot: std::sync::atomic::AtomicUsize::new(0),
             handlers: Arc::new(Handlers::default()),
             hooks: RwLock::new(Vec::new()),
@@ -355,7 +359,7 @@ impl RemotingClient {
         self.inner.conns.lock().get(addr).is_some_and(|entries| {
             entries
                 .iter()
-                .all(|e| matches!(e, Entry::Ready(c) if !c.is_dead()))
+                .all(|e| matches!(e, Entry::Ready(c) if c.is_usable()))
         })
     }
 
@@ -378,7 +382,13 @@ impl RemotingClient {
             }
             let entries = conns.get_mut(addr).ok_or(RemotingError::Shutdown)?;
             let failures = match &entries[slot] {
-                Entry::Ready(c) if !c.is_dead() => return Ok(c.clone()),
+                Entry::Ready(c) if c.is_usable() => return Ok(c.clone()),
+                Entry::Ready(c) if !c.is_dead() => {
+                    // Going away: its pending requests end on it; new ones get a new connection
+                    // (as Java's NettyRemotingClient re-dials the same address on GO_AWAY).
+                    self.inner.retiring.lock().push(c.clone());
+                    0
+                }
                 Entry::Connecting(w) => {
                     let w = w.clone();
                     drop(conns);
@@ -493,8 +503,9 @@ impl RemotingClient {
         {
             let _ = h.join();
         }
-        let conns: Vec<Arc<ConnInner>> = self.ready().into_iter().map(|(_, c)| c).collect();
+        let mut conns: Vec<Arc<ConnInner>> = self.ready().into_iter().map(|(_, c)| c).collect();
         self.inner.conns.lock().clear();
+        conns.append(&mut self.inner.retiring.lock());
         for c in &conns {
             c.fail_all("client shut down", |_| RemotingError::Shutdown);
         }
@@ -547,6 +558,7 @@ fn timer_loop(client: Weak<ClientInner>) {
             }
         }
         let now = Instant::now();
+        retire(&c, now);
         for (addr, conn) in ready_connections(&c) {
             conn.sweep(now);
             conn.flush_stale();
@@ -569,6 +581,29 @@ fn timer_loop(client: Weak<ClientInner>) {
             }
         }
     }
+}
+
+/// Sweeps the connections that went away and closes those with nothing pending.
+fn retire(c: &ClientInner, now: Instant) {
+    let list: Vec<Arc<ConnInner>> = {
+        let mut retiring = c.retiring.lock();
+        if retiring.is_empty() {
+            return;
+        }
+        std::mem::take(&mut *retiring)
+    };
+    let mut keep = Vec::new();
+    for conn in list {
+        conn.sweep(now);
+        conn.flush_stale();
+        if conn.is_dead() || conn.pending_len() == 0 {
+            conn.poison("the server said GO_AWAY");
+            conn.join();
+        } else {
+            keep.push(conn);
+        }
+    }
+    c.retiring.lock().append(&mut keep);
 }
 
 fn ready_connections(c: &ClientInner) -> Vec<(String, Arc<ConnInner>)> {

@@ -152,6 +152,9 @@ pub(crate) struct ConnInner {
     pending: Mutex<HashMap<i32, Arc<Slot>>>,
     dead: AtomicBool,
     dead_reason: Mutex<Option<String>>,
+    /// The server answered GO_AWAY (it is shutting down): new requests go to a new connection; this one
+    /// keeps its pending requests until they end (the client retires it).
+    going_away: AtomicBool,
     in_flight: Arc<InFlight>,
     handlers: Arc<Handlers>,
     /// A request or response since the timer last looked ([`ConnInner::idle_for`]).
@@ -216,6 +219,7 @@ impl ConnInner {
             pending: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             dead_reason: Mutex::new(None),
+            going_away: AtomicBool::new(false),
             in_flight,
             handlers,
             used: AtomicBool::new(false),
@@ -238,6 +242,16 @@ impl ConnInner {
 
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
+    }
+
+    /// Whether the server said GO_AWAY on this connection: no new request should use it.
+    pub(crate) fn is_going_away(&self) -> bool {
+        self.going_away.load(Ordering::Acquire)
+    }
+
+    /// Whether a new request may use this connection.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.is_dead() && !self.is_going_away()
     }
 
     /// The error of a request the dead connection never wrote (nothing was sent: a retry cannot
@@ -587,6 +601,11 @@ impl ConnInner {
     fn on_frame(&self, cmd: RemotingCommand) {
         self.touch();
         if cmd.is_response() {
+            if cmd.response_code() == ResponseCode::GO_AWAY && !self.is_going_away() {
+                // The server shuts down: it did not process this request and takes no new ones here.
+                debug!(addr = %self.addr, "the server said GO_AWAY; new requests will use a new connection");
+                self.going_away.store(true, Ordering::Release);
+            }
             let slot = self.pending.lock().remove(&cmd.opaque);
             match slot {
                 Some(slot) => self.finish(&slot, Ok(cmd)),

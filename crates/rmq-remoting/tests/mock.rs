@@ -816,3 +816,40 @@ fn a_frame_behind_slow_answers_is_not_held_for_them() {
     }
     c.shutdown();
 }
+
+/// A server shutting down answers GO_AWAY (code 1500) and takes no new requests on that connection: the
+/// next request dials a new one, as Java's client does (the old one is closed by the timer once nothing
+/// is pending on it). Before: every later request went to the draining connection.
+#[test]
+fn go_away_moves_new_requests_to_a_new_connection() {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let n = answered.clone();
+    let server = MockServer::start(move |_r: &RemotingCommand| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            vec![Action::Respond(error(
+                ResponseCode::GO_AWAY,
+                "please go away",
+            ))]
+        } else {
+            vec![Action::Respond(ok())]
+        }
+    })
+    .unwrap();
+    let c = client();
+    let addr = server.addr();
+    let first = c.invoke_sync(&addr, req("a"), SEC).unwrap();
+    assert_eq!(first.response_code(), ResponseCode::GO_AWAY);
+    assert!(
+        !c.is_connected(&addr),
+        "a connection that went away takes no new request"
+    );
+    let second = c.invoke_sync(&addr, req("b"), SEC).unwrap();
+    assert_eq!(second.response_code(), ResponseCode::SUCCESS);
+    assert_eq!(
+        server.connections_accepted(),
+        2,
+        "the second request dialled anew"
+    );
+    assert_eq!(c.connection_count(), 1);
+    c.shutdown();
+}

@@ -12,7 +12,11 @@
 //! it again after the outage), `shutdown` (1,000 asynchronous sends, then `shutdown()` at once: every
 //! outcome delivered, every success read back), `master-killed` (needs `scripts/cluster up --slave`: kill -9
 //! broker-a's master, which has a SLAVE; no send may be stored by broker-a while its master is down, sends go
-//! on to broker-b; the master is started again after the outage).
+//! on to broker-b; the master is started again after the outage), `proxy-killed` and `proxy-drained` (need
+//! `scripts/cluster up --proxy 2`: the producer is given the two RocketMQ 5 proxies as its name servers;
+//! the proxy its route goes through is killed with -9, or stopped with TERM, and started again after the
+//! outage). Every scenario reports the longest time with no successful send from one second before the
+//! break on (`longest_no_success_s`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,13 +87,15 @@ fn main() {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let scenario = args.first().cloned().unwrap_or_default();
-    const SCENARIOS: [&str; 6] = [
+    const SCENARIOS: [&str; 8] = [
         "kill-restart",
         "pause",
         "namesrv-down",
         "async-restart",
         "shutdown",
         "master-killed",
+        "proxy-killed",
+        "proxy-drained",
     ];
     if !SCENARIOS.contains(&scenario.as_str()) {
         return Err(format!(
@@ -109,6 +115,12 @@ fn run() -> Result<(), String> {
     if c.brokers < 2 {
         return Err("needs a cluster with 2 brokers".into());
     }
+    let via_proxy = scenario.starts_with("proxy-");
+    if via_proxy && c.proxies.len() < 2 {
+        return Err(format!(
+            "{scenario} needs two proxies (scripts/cluster up --proxy 2)"
+        ));
+    }
     if scenario == "master-killed" && std::env::var("RMQ_SLAVES").as_deref() != Ok("1") {
         return Err("master-killed needs a slave of broker-a (scripts/cluster up --slave)".into());
     }
@@ -118,13 +130,23 @@ fn run() -> Result<(), String> {
     } else {
         "broker-b"
     };
+    let namesrv = if via_proxy {
+        let list: Vec<String> = c.proxies.iter().map(|a| a.to_string()).collect();
+        list.join(";")
+    } else {
+        c.namesrv.to_string()
+    };
     let p = Producer::new(ProducerConfig {
         async_send_semaphore: 1000,
-        ..ProducerConfig::new("rmq_chaos", c.namesrv.to_string())
+        ..ProducerConfig::new("rmq_chaos", namesrv)
     })
     .map_err(|e| e.to_string())?;
     p.start().map_err(|e| e.to_string())?;
     let topic = unique_topic(&format!("chaos_{}", scenario.replace('-', "_")));
+    if via_proxy {
+        // A proxy refuses messages whose type the topic does not declare (code 13).
+        c.control(&["topic", &topic, "NORMAL"])?;
+    }
     // The topic on both brokers before the clock starts.
     for i in 0..40 {
         p.send_sync(&Message::new(topic.clone(), format!("warm {i}")))
@@ -180,6 +202,8 @@ fn run() -> Result<(), String> {
     // The scenario: break (at 5 s, or once 900 async sends are in flight), repair after the outage.
     let broke_ms;
     let back_ms;
+    // The proxy taken down (1-based), for the proxy scenarios.
+    let mut proxy_down = None;
     // When the repair was started (the victim may take sends before it shows as registered again).
     let restart_ms;
     if scenario == "shutdown" {
@@ -212,6 +236,17 @@ fn run() -> Result<(), String> {
                 c.control(&["kill-broker", victim])?
             }
             "pause" => signal("-STOP", "broker-b")?,
+            "proxy-killed" | "proxy-drained" => {
+                let n = proxy_in_use(&p, &topic, &c.proxies)?;
+                let how = if scenario == "proxy-killed" {
+                    "kill-proxy"
+                } else {
+                    "stop-proxy"
+                };
+                eprintln!("chaos: {how} {n} (the proxy the route goes through)");
+                proxy_down = Some(n);
+                c.control(&[how, &n.to_string()])?
+            }
             _ => c.control(&["stop-namesrv"])?,
         }
         std::thread::sleep(outage);
@@ -221,6 +256,10 @@ fn run() -> Result<(), String> {
                 c.control(&["start-broker", victim])?
             }
             "pause" => signal("-CONT", "broker-b")?,
+            "proxy-killed" | "proxy-drained" => {
+                let n = proxy_down.ok_or("no proxy was taken down")?;
+                c.control(&["start-proxy", &n.to_string()])?
+            }
             _ => c.control(&["start-namesrv"])?,
         }
         c.wait_for_masters(2, Duration::from_secs(90))?;
@@ -274,6 +313,23 @@ fn run() -> Result<(), String> {
         .filter(|o| o.at_ms > broke_ms + 500 && o.at_ms < restart_ms)
         .filter(|o| matches!(&o.result, Ok((b, _, _)) if b == victim))
         .count();
+    // The longest time with no successful send, from a second before the break until the senders stopped.
+    let mut ok_at: Vec<u64> = outcomes
+        .iter()
+        .filter(|o| o.result.is_ok())
+        .map(|o| o.at_ms)
+        .collect();
+    ok_at.sort_unstable();
+    let last_ms = outcomes.iter().map(|o| o.at_ms).max().unwrap_or(0);
+    let from = broke_ms.saturating_sub(1000);
+    let mut longest_gap = 0u64;
+    let mut prev = from;
+    for t in ok_at.iter().copied().filter(|t| *t >= from) {
+        longest_gap = longest_gap.max(t - prev);
+        prev = t;
+    }
+    longest_gap = longest_gap.max(last_ms.saturating_sub(prev));
+
     // Recovery: from the moment both masters were registered again, the first second in which the victim
     // took at least 40% of the acknowledged sends.
     let mut per_second: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
@@ -290,7 +346,7 @@ fn run() -> Result<(), String> {
         .map(|(s, _)| (s * 1000).saturating_sub(back_ms) as f64 / 1000.0);
 
     println!(
-        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"stored_by_victim_while_away\":{stored_by_victim_while_away},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"seconds\":{:.1}}}",
+        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"stored_by_victim_while_away\":{stored_by_victim_while_away},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"longest_no_success_s\":{:.2},\"seconds\":{:.1}}}",
         acked.len(),
         open.len(),
         got.len(),
@@ -298,6 +354,7 @@ fn run() -> Result<(), String> {
         broke_ms as f64 / 1000.0,
         back_ms as f64 / 1000.0,
         recovered.map_or("null".to_owned(), |r| format!("{r:.1}")),
+        longest_gap as f64 / 1000.0,
         t0.elapsed().as_secs_f64()
     );
     // A paused broker cannot answer either, so the same holds for it.
@@ -310,10 +367,36 @@ fn run() -> Result<(), String> {
             "{stored_by_victim_while_away} sends stored by {victim} while it was down"
         ));
     }
+    // Failover across proxies: at most a second without a successful send (issue 20).
+    if via_proxy && longest_gap > 1000 {
+        return Err(format!(
+            "{:.2} s with no successful send after the proxy went down (at most 1 s allowed)",
+            longest_gap as f64 / 1000.0
+        ));
+    }
     if missing > 0 || undelivered > 0 || unflagged > 0 {
         return Err(format!(
             "{missing} acknowledged messages missing, {undelivered} outcomes never delivered, {unflagged} duplicates not flagged"
         ));
     }
     Ok(())
+}
+
+/// The proxy (1-based, in `RMQ_PROXIES` order) that `topic`'s cached route goes through.
+fn proxy_in_use(
+    p: &Producer,
+    topic: &str,
+    proxies: &[std::net::SocketAddr],
+) -> Result<usize, String> {
+    let (route, _) = p.topic_route(topic).map_err(|e| e.to_string())?;
+    let addr = route
+        .broker_datas
+        .iter()
+        .find_map(|b| b.broker_addrs.get(&0).cloned())
+        .ok_or("the route names no master")?;
+    proxies
+        .iter()
+        .position(|a| a.to_string() == addr)
+        .map(|i| i + 1)
+        .ok_or_else(|| format!("the route goes through {addr}, not a proxy"))
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmq_protocol::header::SendMessageResponseHeader;
-use rmq_protocol::{RemotingCommand, acl};
+use rmq_protocol::{RemotingCommand, ResponseCode, acl};
 use rmq_remoting::RemotingError;
 use rmq_routing::{FailureKind, RouteError};
 
@@ -56,11 +56,15 @@ impl Policy {
 #[allow(clippy::large_enum_variant)] // lives for one step on the stack; a box would cost an allocation per send
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// The topic has no usable route: fetch it from the name servers within `timeout`, then call
-    /// [`SendMachine::on_route_fetched`].
+    /// The topic has no usable route (`renew` false): fetch it from the name servers within `timeout`,
+    /// then call [`SendMachine::on_route_fetched`]. Or (`renew` true) the connection of the last attempt
+    /// was refused, lost or told to go away: renew the route from the other endpoints (a failure keeps
+    /// the old route and is not the send's), then call [`SendMachine::on_route_fetched`] with `Ok`.
     FetchRoute {
         /// Time left for the fetch.
         timeout: Duration,
+        /// A renewal after a connection failure rather than a fetch of a missing route.
+        renew: bool,
     },
     /// Route one attempt (avoiding [`SendMachine::avoid`]) and send it with `timeout` (connecting
     /// included), then call [`SendMachine::on_response`] or [`SendMachine::on_written`]; if it cannot be
@@ -127,6 +131,8 @@ pub(crate) struct SendMachine {
     /// A route fetch was asked for already (one per send).
     fetched: bool,
     want_fetch: bool,
+    /// The last attempt's connection failed: renew the route before anything else.
+    want_renew: bool,
     /// The broker of the last failed attempt, which a retry avoids.
     avoid: Option<String>,
     last_err: Option<ProducerError>,
@@ -155,6 +161,8 @@ pub(crate) enum Mutant {
     NoAvoid,
     /// An ACL refusal is handled as the broker code it is (Java retries codes 1 and 16).
     RetryDenied,
+    /// A connection failure does not renew the route.
+    NoRenew,
 }
 
 impl SendMachine {
@@ -167,6 +175,7 @@ impl SendMachine {
             made: 0,
             fetched: false,
             want_fetch: false,
+            want_renew: false,
             avoid: None,
             last_err: None,
             possibly_stored: false,
@@ -198,6 +207,11 @@ impl SendMachine {
         self.avoid.as_deref()
     }
 
+    /// Whether the next step renews the route (the last attempt's connection failed).
+    pub(crate) fn wants_renew(&self) -> bool {
+        self.want_renew
+    }
+
     /// Attempts sent so far.
     pub(crate) fn made(&self) -> u32 {
         self.made
@@ -225,7 +239,18 @@ impl SendMachine {
         }
         if self.want_fetch {
             self.want_fetch = false;
-            return Step::FetchRoute { timeout: remaining };
+            return Step::FetchRoute {
+                timeout: remaining,
+                renew: false,
+            };
+        }
+        // Renewed even when no attempt is left: the sends after this one find the new route.
+        if self.want_renew && !self.is(Mutant::NoRenew) {
+            self.want_renew = false;
+            return Step::FetchRoute {
+                timeout: remaining,
+                renew: true,
+            };
         }
         let allowed = self.policy.attempts + u32::from(self.is(Mutant::ExtraAttempt));
         if self.made >= allowed {
@@ -281,6 +306,21 @@ impl SendMachine {
             Err(e) => return self.on_transport_error(broker, latency, e),
         };
         let code = resp.response_code();
+        if code == ResponseCode::GO_AWAY {
+            // The server is shutting down and processed nothing (NettyRemotingAbstract answers GO_AWAY
+            // before it runs the request): not the broker's ill health; retried after the route is
+            // renewed (the connection layer dials anew for the next request).
+            self.want_renew = true;
+            self.failed_attempt(
+                broker,
+                ProducerError::Broker {
+                    broker: broker.to_string(),
+                    code,
+                    remark: resp.remark,
+                },
+            );
+            return Health::Nothing;
+        }
         let Some(status) = SendStatus::from_code(code) else {
             if let Some(refusal) = acl::refusal(code, resp.remark.as_deref())
                 && !self.is(Mutant::RetryDenied)
@@ -375,6 +415,9 @@ impl SendMachine {
         } else {
             FailureKind::Connection
         };
+        // Refused, lost or in its reconnect backoff: the address may be gone for good (a proxy that
+        // died); the route is asked for again from the other endpoints before the next attempt.
+        self.want_renew |= e.is_connection();
         self.failed_attempt(broker, e.into());
         Health::Failure(kind, latency)
     }

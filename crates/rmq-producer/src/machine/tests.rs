@@ -38,6 +38,8 @@ enum Event {
     Lost(u64),
     /// The connect was refused (nothing written).
     Refused(u64),
+    /// The server answered GO_AWAY (shutting down; the request was not processed).
+    GoAway(u64),
     /// The client shut down under the attempt.
     Shutdown,
     /// No queue could be chosen; `missing`: because the route is missing (a fetch is due), which then
@@ -61,6 +63,7 @@ fn event() -> impl Strategy<Value = Event> {
         3 => Just(Event::Timeout),
         2 => ms.clone().prop_map(Event::Lost),
         2 => ms.clone().prop_map(Event::Refused),
+        1 => ms.clone().prop_map(Event::GoAway),
         1 => Just(Event::Shutdown),
         2 => (any::<bool>(), proptest::option::weighted(0.8, ms)).prop_map(|(missing, fetch)| {
             Event::Unroutable { missing, fetch }
@@ -115,6 +118,7 @@ enum End {
 #[derive(Debug, PartialEq, Eq)]
 enum Seen {
     Fetch,
+    Renew,
     Attempt { timeout: Duration },
     Health(Health),
     End(End),
@@ -124,9 +128,14 @@ enum Seen {
 fn model(c: &Case) -> Vec<Seen> {
     let mut seen = Vec::new();
     let (mut t, deadline) = (Duration::ZERO, c.timeout);
-    let (mut sent, mut fetched, mut ps) = (0u32, false, false);
+    let (mut sent, mut fetched, mut ps, mut renew) = (0u32, false, false, false);
     let mut events = c.events.iter();
     let end = loop {
+        // A connection failure renews the route first, while time is left, attempts left or not.
+        if renew && t < deadline {
+            renew = false;
+            seen.push(Seen::Renew);
+        }
         if t >= deadline || sent >= c.policy.attempts {
             break End::Exhausted {
                 sent,
@@ -212,6 +221,7 @@ fn model(c: &Case) -> Vec<Seen> {
                 )));
                 t += lat(ms);
                 ps = true;
+                renew = true;
             }
             Event::Refused(ms) => {
                 seen.push(Seen::Health(Health::Failure(
@@ -219,6 +229,13 @@ fn model(c: &Case) -> Vec<Seen> {
                     lat(ms),
                 )));
                 t += lat(ms);
+                renew = true;
+            }
+            Event::GoAway(ms) => {
+                // Not processed, not the broker's ill health; retried after a renewal.
+                seen.push(Seen::Health(Health::Nothing));
+                t += lat(ms);
+                renew = true;
             }
             Event::Shutdown => {
                 seen.push(Seen::Health(Health::Nothing));
@@ -269,6 +286,7 @@ fn response(ev: &Event) -> Result<RemotingCommand, RemotingError> {
             addr,
             reason: "refused".into(),
         }),
+        Event::GoAway(_) => Ok(error(ResponseCode::GO_AWAY, "please go away")),
         Event::Shutdown => Err(RemotingError::Shutdown),
         Event::Unroutable { .. } => unreachable!("not a response"),
     }
@@ -306,7 +324,19 @@ fn run(c: &Case, mutant: Option<Mutant>) -> Result<Vec<Seen>, TestCaseError> {
     let mut last: Option<&Event> = None;
     for round in 0..64 {
         match m.next(now) {
-            Step::FetchRoute { timeout } => {
+            Step::FetchRoute {
+                timeout,
+                renew: true,
+            } => {
+                // A renewal takes no time here and never fails the send.
+                prop_assert_eq!(timeout, (t0 + c.timeout).saturating_duration_since(now));
+                seen.push(Seen::Renew);
+                m.on_route_fetched(Ok(()));
+            }
+            Step::FetchRoute {
+                timeout,
+                renew: false,
+            } => {
                 prop_assert_eq!(timeout, (t0 + c.timeout).saturating_duration_since(now));
                 seen.push(Seen::Fetch);
                 let Some(Event::Unroutable { fetch, .. }) = last else {
@@ -351,7 +381,8 @@ fn run(c: &Case, mutant: Option<Mutant>) -> Result<Vec<Seen>, TestCaseError> {
                     | Event::Retryable(ms)
                     | Event::Fatal(ms)
                     | Event::Lost(ms)
-                    | Event::Refused(ms) => Duration::from_millis(*ms).min(timeout),
+                    | Event::Refused(ms)
+                    | Event::GoAway(ms) => Duration::from_millis(*ms).min(timeout),
                     _ => Duration::ZERO,
                 };
                 now += latency;
@@ -428,6 +459,7 @@ fn the_model_test_catches_every_mutant() {
         Mutant::ForgetPossiblyStored,
         Mutant::NoAvoid,
         Mutant::RetryDenied,
+        Mutant::NoRenew,
     ] {
         let mut runner = TestRunner::new(Config {
             cases: 2000,
