@@ -1,5 +1,5 @@
 //! Transactional messages on real brokers (scripts/cluster sets transactionCheckInterval and
-//! transactionTimeOut to 1 s, transactionCheckMax 5, and on 5.x transactionOpBatchInterval 200 ms):
+//! transactionTimeOut to 1 s, transactionCheckMax 40, and on 5.x transactionOpBatchInterval 200 ms):
 //! commit is read by the Java consumer, rollback never is, unknown then a check-back answered commit is
 //! read exactly once, and a check-back reaching a producer that restarted (a new process of the same
 //! group, the first one shut down) is answered by it. Check-backs are tested on the Java brokers only:

@@ -62,6 +62,33 @@ pub enum ProducerError {
         /// The broker's remark.
         remark: Option<String>,
     },
+    /// A RocketMQ 5 proxy refused the message because its type (NORMAL, FIFO, DELAY, TRANSACTION) is not
+    /// the topic's. Nothing was stored; no retry helps. The message says what to change.
+    #[error(
+        "{broker} refused the message: the topic takes {expected} messages, this one is {actual}; {}",
+        type_advice(expected, actual)
+    )]
+    MessageTypeMismatch {
+        /// The broker (behind the proxy) the send was routed to.
+        broker: String,
+        /// The topic's message type as the proxy names it (`UNSPECIFIED`: unknown to the proxy or
+        /// created without a type, as every auto-created topic is).
+        expected: String,
+        /// The message's type as the proxy classified it.
+        actual: String,
+    },
+    /// What was asked cannot work through the endpoint the producer talks to: request-reply through a
+    /// RocketMQ 5 proxy, which relays requests but never the replies the broker pushes back
+    /// (`PUSH_REPLY_MESSAGE_TO_CLIENT`). Refused before anything is sent once a route has shown the
+    /// proxy; a request sent before that was stored, and ends with this error when it is acknowledged
+    /// instead of at its timeout.
+    #[error("{feature} does not work through a RocketMQ 5 proxy: {advice}")]
+    NotThroughProxy {
+        /// The feature.
+        feature: &'static str,
+        /// What to do instead.
+        advice: &'static str,
+    },
     /// The broker answered that it stored the message, but its answer could not be read. The message is
     /// stored ([`ProducerError::possibly_stored`] is true); a resend would duplicate it.
     #[error("broker {broker} answered {code} but the answer is unreadable: {reason}")]
@@ -112,6 +139,28 @@ pub enum ProducerError {
     /// A connection-layer failure.
     #[error(transparent)]
     Remoting(#[from] RemotingError),
+}
+
+/// What to change after a message-type refusal.
+fn type_advice(expected: &str, actual: &str) -> &'static str {
+    match (expected, actual) {
+        ("UNSPECIFIED", _) => {
+            "the proxy does not know the topic's type (it does not exist, or was auto-created or created without one): create it with its type, e.g. `mqadmin updateTopic -t TOPIC -c CLUSTER -a +message.type=NORMAL`"
+        }
+        ("FIFO", "NORMAL") => {
+            "a FIFO topic takes only messages with a sharding key: set one (Message::set_sharding_key)"
+        }
+        ("NORMAL", "FIFO") => {
+            "the message has a sharding key and the topic is not FIFO: drop the key or send to a FIFO topic"
+        }
+        ("DELAY", _) => "a DELAY topic takes only messages with a delay level or a delivery time",
+        ("TRANSACTION", _) => {
+            "a TRANSACTION topic takes only half messages: send through TransactionProducer"
+        }
+        (_, "DELAY") => "delayed and timer messages go to a topic of type DELAY (or MIXED)",
+        (_, "TRANSACTION") => "transactional messages go to a topic of type TRANSACTION (or MIXED)",
+        _ => "send to a topic of the message's type, or change the topic's message.type",
+    }
 }
 
 impl ProducerError {

@@ -497,6 +497,9 @@ impl Producer {
                 reason: "must be more than zero".into(),
             }));
         }
+        if core.routes().behind_proxy() {
+            return ReplyFuture::done(Err(not_through_proxy()));
+        }
         let id = core.requests().correlation_id();
         let mut request = message.clone();
         request.properties.insert(property::CORRELATION_ID, &id);
@@ -508,14 +511,28 @@ impl Producer {
             .insert_int(property::MESSAGE_TTL, timeout.as_millis() as i64);
         let reply = core.replies().wait_for(&id, timeout);
         let replies = Arc::downgrade(core.replies());
+        let weak_core = Arc::downgrade(core);
         drop(async_send::start(
             core,
             &request,
             timeout,
             core.config().async_send_block,
             Some(Box::new(move |r: Result<SendResult, ProducerError>| {
-                if let (Err(e), Some(replies)) = (r, replies.upgrade()) {
-                    replies.fail(&id, e);
+                let Some(replies) = replies.upgrade() else {
+                    return;
+                };
+                match r {
+                    Err(e) => replies.fail(&id, e),
+                    // The first route showed a proxy only now: the request is stored, its reply
+                    // will never come; say so instead of waiting out the timeout.
+                    Ok(_)
+                        if weak_core
+                            .upgrade()
+                            .is_some_and(|c| c.routes().behind_proxy()) =>
+                    {
+                        replies.fail(&id, not_through_proxy())
+                    }
+                    Ok(_) => {}
                 }
             })),
         ));
@@ -582,5 +599,13 @@ impl Producer {
             core.tracer().map_or((0, 0), Tracer::counts),
             core.router(),
         )
+    }
+}
+
+/// Request-reply through a RocketMQ 5 proxy: it relays the request, never the reply.
+fn not_through_proxy() -> ProducerError {
+    ProducerError::NotThroughProxy {
+        feature: "request-reply",
+        advice: "the proxy relays the request but not the reply the broker pushes back (PUSH_REPLY_MESSAGE_TO_CLIENT); give the producer the name servers (and reach the brokers) directly, or use RocketMQ's gRPC client",
     }
 }

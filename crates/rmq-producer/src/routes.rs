@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -54,6 +54,8 @@ pub(crate) struct Routes {
     /// Endpoints whose connection failed, since when; fetches ask them last. Removed when a fetch from
     /// one succeeds; at most one entry per endpoint of `namesrv`.
     suspect: Mutex<HashMap<String, Instant>>,
+    /// A route came from a RocketMQ 5 proxy (it named the endpoint that answered for every broker).
+    behind_proxy: AtomicBool,
     /// Topics being fetched, each with the lock concurrent fetchers of that topic wait on.
     fetching: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Advertised broker address → address to dial.
@@ -85,6 +87,7 @@ impl Routes {
             namesrv,
             namesrv_index: AtomicUsize::new(first),
             suspect: Mutex::new(HashMap::new()),
+            behind_proxy: AtomicBool::new(false),
             fetching: Mutex::new(HashMap::new()),
             overrides: config.broker_addr_override.clone(),
             api_timeout: config.mq_client_api_timeout,
@@ -239,6 +242,12 @@ impl Routes {
         }
     }
 
+    /// Whether a route so far came from a RocketMQ 5 proxy: every broker it names is at the endpoint
+    /// that answered (a proxy's remoting port acts as name server and broker at once).
+    pub(crate) fn behind_proxy(&self) -> bool {
+        self.behind_proxy.load(Ordering::Relaxed)
+    }
+
     /// Whether `addr` is one of the name-server endpoints (a proxy, when a route names it).
     fn is_endpoint(&self, addr: &str) -> bool {
         self.namesrv.iter().any(|n| n == addr)
@@ -303,6 +312,9 @@ impl Routes {
                         let mut route = TopicRouteData::decode(&resp.body).map_err(|e| {
                             not_found(topic, format!("{addr} sent an unreadable route: {e}"))
                         })?;
+                        if names_only(&route, addr) {
+                            self.behind_proxy.store(true, Ordering::Relaxed);
+                        }
                         self.apply_overrides(&mut route);
                         return Ok(Some(route));
                     }
@@ -462,6 +474,16 @@ fn registered_again(old: Option<&TopicRouteData>, new: &TopicRouteData) -> Vec<S
             (before.as_ref() != Some(now)).then(|| b.broker_name.clone())
         })
         .collect()
+}
+
+/// Whether every broker address of `route` is `endpoint` (and there is one): a proxy's answer.
+fn names_only(route: &TopicRouteData, endpoint: &str) -> bool {
+    let mut addrs = route
+        .broker_datas
+        .iter()
+        .flat_map(|b| b.broker_addrs.values())
+        .peekable();
+    addrs.peek().is_some() && addrs.all(|a| a == endpoint)
 }
 
 fn not_found(topic: &str, reason: impl Into<String>) -> ProducerError {

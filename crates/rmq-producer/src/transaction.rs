@@ -11,7 +11,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -101,6 +101,8 @@ pub struct TransactionProducer<L: TransactionListener> {
     producer: Producer,
     listener: Arc<L>,
     checks: Arc<CheckPool>,
+    /// The proxy warning was logged (once per producer).
+    proxy_warned: AtomicBool,
 }
 
 impl<L: TransactionListener> std::fmt::Debug for TransactionProducer<L> {
@@ -138,6 +140,7 @@ impl<L: TransactionListener> TransactionProducer<L> {
             producer,
             listener,
             checks,
+            proxy_warned: AtomicBool::new(false),
         })
     }
 
@@ -172,6 +175,9 @@ impl<L: TransactionListener> TransactionProducer<L> {
     /// that stored it. A message with a delay or a delivery time is refused before anything is sent, as
     /// the 5.5.0 Java client does. A half message stored with a degraded status is rolled back without
     /// running the local transaction.
+    ///
+    /// Through a RocketMQ 5 proxy (5.5.0) the END_TRANSACTION is dropped by the proxy: the outcome takes
+    /// effect when the broker checks back and [`TransactionListener::check`] answers (logged once).
     pub fn send_message_in_transaction(
         &self,
         message: &Message,
@@ -213,6 +219,12 @@ impl<L: TransactionListener> TransactionProducer<L> {
             LocalTransactionState::Rollback
         };
         let end_error = self.end(message, &sent, state).err();
+        let core = self.producer.core();
+        if core.routes().behind_proxy() && !self.proxy_warned.swap(true, Ordering::Relaxed) {
+            warn!(
+                "transactions through a RocketMQ 5 proxy: the proxy (5.5.0) drops a remoting client's END_TRANSACTION (it keeps no transaction data for a half message it forwards), so commit and rollback take effect only when the broker checks back and TransactionListener::check answers"
+            );
+        }
         Ok(TransactionSendResult {
             half: sent,
             state,

@@ -47,6 +47,7 @@ pub mod id;
 mod map;
 pub mod message;
 pub mod namespace;
+pub mod proxy;
 mod reader;
 pub mod route;
 pub mod store;

@@ -335,6 +335,15 @@ impl SendMachine {
                 }));
                 return Health::Nothing;
             }
+            if let Some(m) = rmq_protocol::proxy::type_mismatch(code, resp.remark.as_deref()) {
+                // A proxy's message-type check: every attempt would be refused the same way.
+                self.end = Some(End::Fatal(ProducerError::MessageTypeMismatch {
+                    broker: broker.to_string(),
+                    expected: m.expected,
+                    actual: m.actual,
+                }));
+                return Health::Nothing;
+            }
             let err = ProducerError::Broker {
                 broker: broker.to_string(),
                 code,
