@@ -52,16 +52,17 @@ impl Outcome {
         })
     }
 
-    fn complete(&self, result: Result<SendResult, ProducerError>) {
+    /// Delivers `result` once. Returns false when the callback panicked (caught and logged).
+    fn complete(&self, result: Result<SendResult, ProducerError>) -> bool {
         let mut st = self.state.lock();
         if st.done {
-            return;
+            return true;
         }
         st.done = true;
         if let Some(cb) = st.callback.take() {
             drop(st);
-            cb(result);
-            return;
+            let _in_callback = InCallback::enter();
+            return rmq_remoting::run_user_code("send callback", || cb(result)).is_some();
         }
         st.result = Some(result);
         let waker = st.waker.take();
@@ -70,7 +71,36 @@ impl Outcome {
         if let Some(w) = waker {
             w.wake();
         }
+        true
     }
+}
+
+thread_local! {
+    /// Send callbacks running on this thread (a callback may send again, and its send's callback may run
+    /// at once on the same thread).
+    static CALLBACKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as running a send callback while it lives.
+struct InCallback;
+
+impl InCallback {
+    fn enter() -> InCallback {
+        CALLBACKS.with(|c| c.set(c.get() + 1));
+        InCallback
+    }
+}
+
+impl Drop for InCallback {
+    fn drop(&mut self) {
+        CALLBACKS.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// How many send callbacks the current thread is running: their sends are still open (each gives its
+/// place back once its callback returns), so a shutdown they start does not wait for them.
+pub(crate) fn callbacks_running_here() -> usize {
+    CALLBACKS.with(std::cell::Cell::get)
 }
 
 /// The pending outcome of [`crate::Producer::send_async`]. Wait for it from a thread or `.await` it on any
@@ -222,7 +252,11 @@ pub(crate) fn start(
             };
             step(core, send, Thread::NonBlocking, now);
         }
-        Err(e) => outcome.complete(Err(refused(core, Mode::Answered, e))),
+        Err(e) => {
+            if !outcome.complete(Err(refused(core, Mode::Answered, e))) {
+                core.counters().record_callback_panic();
+            }
+        }
     }
     future
 }
@@ -273,7 +307,9 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
                 .and_then(|r| r.ok_or(ProducerError::State("no result for an async send")));
             // The outcome is delivered before the place is given back, so a flush that returns empty
             // means every outcome has been delivered.
-            outcome.complete(r);
+            if !outcome.complete(r) {
+                core.counters().record_callback_panic();
+            }
             core.in_flight().release(ticket);
         }
     }

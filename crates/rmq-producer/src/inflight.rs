@@ -115,8 +115,13 @@ impl InFlight {
 
     /// Waits until nothing is in flight or `deadline` passes; returns the sends still open, oldest first.
     pub(crate) fn wait_idle(&self, deadline: Instant) -> Vec<PendingSend> {
+        self.wait_idle_but(0, deadline)
+    }
+
+    /// [`InFlight::wait_idle`], satisfied when at most `but` sends are open (the caller's own).
+    pub(crate) fn wait_idle_but(&self, but: usize, deadline: Instant) -> Vec<PendingSend> {
         let mut t = self.table.lock();
-        while !t.open.is_empty() {
+        while t.open.len() > but {
             if self.cond.wait_until(&mut t, deadline).timed_out() {
                 break;
             }

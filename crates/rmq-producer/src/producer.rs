@@ -76,8 +76,26 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
     if !core.mark_stopped() {
         return;
     }
-    let left = core.in_flight().wait_idle(Instant::now() + drain);
-    if !left.is_empty() {
+    // Run from a send callback (the last handle dropped there): the callback's own send stays open until
+    // it returns, and on a reader thread the unregister's answer could not be read until then. The rest
+    // runs on a thread of its own; new sends are refused from here on already.
+    if async_send::callbacks_running_here() > 0 {
+        let c = core.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rmq-shutdown".into())
+            .spawn(move || stop(&c, drain, 0));
+        if spawned.is_ok() {
+            return;
+        }
+    }
+    stop(core, drain, async_send::callbacks_running_here());
+}
+
+/// The stopping part of [`shutdown`]: drains the asynchronous sends (all but `own`, those whose callbacks
+/// run on this thread), unregisters, fails what is left, joins the workers.
+fn stop(core: &Arc<Core>, drain: Duration, own: usize) {
+    let left = core.in_flight().wait_idle_but(own, Instant::now() + drain);
+    if left.len() > own {
         warn!(
             left = left.len(),
             "asynchronous sends still open at the shutdown deadline; failing them"
@@ -177,7 +195,8 @@ impl Producer {
     /// Stops accepting sends, lets asynchronous sends in flight finish (retries included) for up to
     /// `drain`, completes every one still open with an error (none is dropped silently), tells every
     /// broker the client leaves (UNREGISTER_CLIENT), closes the connections and joins the background
-    /// threads. Idempotent.
+    /// threads. Idempotent. Called from a send callback (or by dropping the last handle there), it
+    /// refuses new sends at once and does the rest on a thread of its own, so the callback returns.
     pub fn shutdown_timeout(&self, drain: Duration) {
         shutdown(self.core(), drain);
     }

@@ -19,6 +19,7 @@ pub(crate) struct Counters {
     heartbeats_ok: AtomicU64,
     heartbeats_failed: AtomicU64,
     send_micros: AtomicU64,
+    callback_panics: AtomicU64,
     /// The same events for a metrics recorder (feature `metrics`).
     metrics: Metrics,
 }
@@ -52,12 +53,17 @@ impl Counters {
         }
     }
 
-    /// A heartbeat round (or a single heartbeat) ended.
+    /// A send callback panicked (caught; the thread it ran on went on).
+    pub(crate) fn record_callback_panic(&self) {
+        self.callback_panics.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The metric handles.
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
+    /// A heartbeat round (or a single heartbeat) ended.
     pub(crate) fn record_heartbeats(&self, ok: usize, failed: usize) {
         self.metrics.heartbeats(ok, failed);
         self.heartbeats_ok.fetch_add(ok as u64, Ordering::Relaxed);
@@ -100,6 +106,7 @@ impl Counters {
             heartbeats_failed: self.heartbeats_failed.load(Ordering::Relaxed),
             replies,
             late_replies,
+            callback_panics: self.callback_panics.load(Ordering::Relaxed),
             traces_sent,
             traces_dropped,
             routes: router.mapping().summary(now),
@@ -137,6 +144,9 @@ pub struct ProducerStats {
     pub replies: u64,
     /// Replies that arrived after their request gave up (or for no request of this producer): dropped.
     pub late_replies: u64,
+    /// Send callbacks that panicked: each panic was caught and logged, its send counted once as it
+    /// ended, and the thread it ran on went on.
+    pub callback_panics: u64,
     /// Trace records in trace messages that were stored ([`crate::ProducerConfig::trace`]).
     pub traces_sent: u64,
     /// Trace records dropped: too many waiting, or their trace message failed (the user's send did not).

@@ -262,19 +262,25 @@ impl RemotingClient {
         let result = (|| {
             let conn = self.connection(addr, deadline)?;
             request.mark_oneway();
-            self.prepare(addr, &mut request);
+            self.prepare(addr, &mut request)?;
             conn.send(&request, None, false)
         })();
         self.inner.in_flight.release(permit);
         result
     }
 
-    fn prepare(&self, addr: &str, request: &mut RemotingCommand) {
+    /// Numbers `request` and runs the hooks on it. A hook that panics fails the request before it is
+    /// sent (a request a hook did not finish, an unsigned one say, is not sent half-done).
+    fn prepare(&self, addr: &str, request: &mut RemotingCommand) -> Result<(), RemotingError> {
         request.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
         request.serialize_type = self.inner.config.serialize_type;
         for hook in self.inner.hooks.read().iter() {
-            hook.before_request(addr, request);
+            crate::guard::run_user_code("RpcHook::before_request", || {
+                hook.before_request(addr, request)
+            })
+            .ok_or(RemotingError::HookPanicked)?;
         }
+        Ok(())
     }
 
     /// `pipelined`: the caller does not wait for the answer (see `Launch::pipelined`).
@@ -343,7 +349,10 @@ impl RemotingClient {
                 return Err((e, callback));
             }
         };
-        self.prepare(addr, &mut request);
+        if let Err(e) = self.prepare(addr, &mut request) {
+            self.inner.in_flight.release(permit);
+            return Err((e, callback));
+        }
         let slot = Slot::new(deadline, timeout, permit, callback);
         let weak = Arc::downgrade(&conn);
         let owner: std::sync::Weak<dyn crate::completion::Owner> = weak;

@@ -93,7 +93,8 @@ impl Slot {
         if let Some(cb) = st.callback.take() {
             drop(st);
             self.done_flag.store(true, Ordering::Release);
-            cb(result);
+            // The callback is the user's: its panic must not unwind through a reader or timer thread.
+            crate::guard::run_user_code("invoke_async callback", || cb(result));
             return true;
         }
         st.result = Some(result);

@@ -618,8 +618,16 @@ impl ConnInner {
         let oneway = cmd.is_oneway();
         let opaque = cmd.opaque;
         let ty = cmd.serialize_type;
+        let code = cmd.code;
         let response = match self.handlers.get(cmd.code) {
-            Some(h) => h.handle(&self.addr, cmd),
+            // A panicking handler answers SYSTEM_ERROR; the reader thread goes on.
+            Some(h) => crate::guard::run_user_code("request handler", || h.handle(&self.addr, cmd))
+                .unwrap_or_else(|| {
+                    Some(RemotingCommand::response(
+                        ResponseCode::SYSTEM_ERROR,
+                        Some(format!("the client's handler of request {code} failed")),
+                    ))
+                }),
             None => {
                 debug!(code = cmd.code, addr = %self.addr, "no handler for server request");
                 Some(RemotingCommand::response(

@@ -69,6 +69,10 @@ pub enum RemotingError {
     /// sent.
     #[error("invalid remoting configuration: {0}")]
     Config(String),
+    /// An [`crate::RpcHook`] panicked while preparing the request; nothing was sent (the panic was caught
+    /// and logged).
+    #[error("an RpcHook panicked preparing the request; it was not sent")]
+    HookPanicked,
     /// The client was shut down (pending requests may have been processed).
     #[error("remoting client is shut down")]
     Shutdown,
@@ -89,6 +93,7 @@ impl RemotingError {
                 | RemotingError::Overloaded { .. }
                 | RemotingError::Encode(_)
                 | RemotingError::Config(_)
+                | RemotingError::HookPanicked
         )
     }
 

@@ -853,3 +853,88 @@ fn go_away_moves_new_requests_to_a_new_connection() {
     assert_eq!(c.connection_count(), 1);
     c.shutdown();
 }
+
+/// Before: a callback that panicked unwound through the connection's reader thread, which died with it;
+/// every later request on that connection waited for its timeout. Now the panic is caught and counted.
+#[test]
+fn a_panicking_callback_does_not_kill_the_reader_thread() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    let addr = server.addr();
+    c.invoke_sync(&addr, req("open"), SEC).unwrap();
+    let before = rmq_remoting::user_code_panics();
+    c.invoke_async_callback(&addr, req("x"), SEC, |_| panic!("a careless callback"));
+    for _ in 0..3 {
+        let r = c.invoke_sync(&addr, req("after"), SEC);
+        assert_eq!(r.unwrap().response_code(), ResponseCode::SUCCESS);
+    }
+    assert!(rmq_remoting::user_code_panics() > before);
+    c.shutdown();
+}
+
+/// Before: a request handler that panicked killed the reader thread the same way. Now the server gets
+/// SYSTEM_ERROR and the connection goes on.
+#[test]
+fn a_panicking_handler_answers_an_error_and_the_connection_goes_on() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    let addr = server.addr();
+    c.register_handler(
+        RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT,
+        |_addr: &str, _r: RemotingCommand| -> Option<RemotingCommand> {
+            panic!("a careless handler")
+        },
+    );
+    c.invoke_sync(&addr, req("open"), SEC).unwrap();
+    server.push_request(
+        &RemotingCommand::request(RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT).with_opaque(77),
+    );
+    let deadline = Instant::now() + 5 * SEC;
+    while server.client_responses().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let answers = server.client_responses();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].response_code(), ResponseCode::SYSTEM_ERROR);
+    assert_eq!(
+        c.invoke_sync(&addr, req("after"), SEC)
+            .unwrap()
+            .response_code(),
+        ResponseCode::SUCCESS
+    );
+    c.shutdown();
+}
+
+/// Before: a hook that panicked unwound through the caller, which for a retried async send is the
+/// producer's worker thread. Now the request fails, not sent, with a typed error.
+#[test]
+fn a_panicking_hook_fails_the_request_unsent() {
+    struct Bad;
+    impl RpcHook for Bad {
+        fn before_request(&self, _addr: &str, _request: &mut RemotingCommand) {
+            panic!("a careless hook")
+        }
+    }
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    c.add_hook(Arc::new(Bad));
+    let e = c.invoke_sync(&server.addr(), req("x"), SEC).unwrap_err();
+    assert_eq!(e, RemotingError::HookPanicked);
+    assert!(e.is_not_sent());
+    let (tx, rx) = std::sync::mpsc::channel();
+    c.invoke_async_callback(&server.addr(), req("y"), SEC, move |r| {
+        tx.send(r).unwrap();
+    });
+    assert_eq!(
+        rx.recv_timeout(SEC).unwrap().unwrap_err(),
+        RemotingError::HookPanicked
+    );
+    assert_eq!(c.in_flight(), (0, 0), "permits released");
+    assert!(
+        server
+            .received()
+            .iter()
+            .all(|r| &r.body[..] != b"x" && &r.body[..] != b"y")
+    );
+    c.shutdown();
+}

@@ -1,0 +1,62 @@
+//! Careless callers never stop the producer (issue 20): a send callback that panics, and one that drops
+//! the last handle of the producer. Each test failed on the code before its fix.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rmq_protocol::Message;
+use rmq_testkit::{Action, send_ok};
+
+mod common;
+use common::{broker, namesrv, producer, route};
+
+/// Before: the panic unwound through the connection's reader thread, which died; every later send on that
+/// connection waited for its timeout.
+#[test]
+fn a_panicking_send_callback_is_caught_and_counted() {
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    let msg = Message::new("T", "x");
+    p.send_sync(&msg).unwrap(); // connected: the callback below runs on the reader thread
+    p.send_async_callback(&msg, |_| panic!("a careless callback"));
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        p.send_async(&msg)
+            .wait_timeout(Duration::from_secs(2))
+            .expect("later sends complete")
+            .unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        p.send_sync(&msg).unwrap();
+    }
+    assert_eq!(p.get_stats().callback_panics, 1);
+    p.shutdown();
+}
+
+/// Before: shutdown (run by dropping the last handle) waited for the send whose callback was running to
+/// finish, which it could not do before shutdown returned: the callback's thread hung for the drain time
+/// and sends sharing it with the callback stalled.
+#[test]
+fn dropping_the_last_handle_inside_a_callback_does_not_hang() {
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |c| c.send_msg_timeout = Duration::from_secs(10));
+    let msg = Message::new("T", "x");
+    p.send_sync(&msg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let last = p.clone();
+    p.send_async_callback(&msg, move |r| {
+        let t0 = Instant::now();
+        drop(last);
+        tx.send((r.is_ok(), t0.elapsed())).unwrap();
+    });
+    drop(p);
+    let (ok, took) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(ok);
+    assert!(
+        took < Duration::from_secs(2),
+        "shutdown in the callback took {took:?}"
+    );
+}
