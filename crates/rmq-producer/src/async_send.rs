@@ -133,7 +133,7 @@ impl SendFuture {
 
     /// Blocks at most `limit`; `None` if the send is still going on (it keeps going).
     pub fn wait_timeout(&self, limit: Duration) -> Option<Result<SendResult, ProducerError>> {
-        let deadline = Instant::now() + limit;
+        let deadline = rmq_remoting::deadline_after(Instant::now(), limit);
         let mut st = self.outcome.state.lock();
         while !st.done {
             if self.outcome.cond.wait_until(&mut st, deadline).timed_out() && !st.done {
@@ -220,7 +220,7 @@ pub(crate) fn start(
             prepared.uniq_key(),
             prepared.user_topic(),
             started,
-            wait_for_room.then_some(started + timeout),
+            wait_for_room.then(|| rmq_remoting::deadline_after(started, timeout)),
         )?;
         Ok((prepared, ticket))
     });

@@ -94,7 +94,9 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
 /// The stopping part of [`shutdown`]: drains the asynchronous sends (all but `own`, those whose callbacks
 /// run on this thread), unregisters, fails what is left, joins the workers.
 fn stop(core: &Arc<Core>, drain: Duration, own: usize) {
-    let left = core.in_flight().wait_idle_but(own, Instant::now() + drain);
+    let left = core
+        .in_flight()
+        .wait_idle_but(own, rmq_remoting::deadline_after(Instant::now(), drain));
     if left.len() > own {
         warn!(
             left = left.len(),
@@ -527,7 +529,10 @@ impl Producer {
             .insert(property::MESSAGE_REPLY_TO_CLIENT, core.client_id());
         request
             .properties
-            .insert_int(property::MESSAGE_TTL, timeout.as_millis() as i64);
+            .insert_int(
+                property::MESSAGE_TTL,
+                i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+            );
         let reply = core.replies().wait_for(&id, timeout);
         let replies = Arc::downgrade(core.replies());
         let weak_core = Arc::downgrade(core);

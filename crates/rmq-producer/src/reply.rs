@@ -97,7 +97,7 @@ impl Replies {
         timeout: Duration,
     ) -> ReplyFuture {
         let slot = Arc::new(Slot::default());
-        let deadline = Instant::now() + timeout;
+        let deadline = rmq_remoting::deadline_after(Instant::now(), timeout);
         self.waiting.lock().insert(
             correlation_id.to_owned(),
             Waiter {

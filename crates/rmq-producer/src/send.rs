@@ -170,7 +170,10 @@ impl<'a> SendJob<'a> {
     /// Fetches the route within `timeout` (blocking), or renews it after a connection failure; greets
     /// brokers it names for the first time.
     pub(crate) fn fetch_route(&mut self, core: &Core, timeout: Duration) {
-        let (topic, deadline) = (self.prepared.topic(), Instant::now() + timeout);
+        let (topic, deadline) = (
+            self.prepared.topic(),
+            rmq_remoting::deadline_after(Instant::now(), timeout),
+        );
         let r = match self.failed_addr.take() {
             Some(failed) => {
                 core.routes()

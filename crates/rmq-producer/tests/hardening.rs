@@ -60,3 +60,19 @@ fn dropping_the_last_handle_inside_a_callback_does_not_hang() {
         "shutdown in the callback took {took:?}"
     );
 }
+
+/// Before: a per-call timeout of `Duration::MAX` panicked (instant overflow). It means "no limit".
+#[test]
+fn duration_max_timeouts_saturate() {
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    let msg = Message::new("T", "x");
+    p.send_sync_timeout(&msg, Duration::MAX).unwrap();
+    p.send_async_timeout(&msg, Duration::MAX)
+        .wait_timeout(Duration::MAX)
+        .unwrap()
+        .unwrap();
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
+    p.shutdown_timeout(Duration::MAX);
+}

@@ -151,17 +151,65 @@ impl BrokerData {
 
 impl TopicRouteData {
     /// Parses a route body in either dialect (see the module docs).
+    ///
+    /// Queue counts are checked: each at most [`MAX_QUEUE_NUMS`], all together at most
+    /// [`MAX_ROUTE_QUEUES`] (a buggy or hostile server's `writeQueueNums` of 2^31 would otherwise make the
+    /// producer build two billion publish queues).
     pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
-        match serde_json::from_slice(body) {
-            Ok(r) => Ok(r),
+        let route: TopicRouteData = match serde_json::from_slice(body) {
+            Ok(r) => r,
             Err(first) => {
                 let fixed = quote_integer_keys(body);
                 serde_json::from_slice(&fixed).map_err(|_| DecodeError::Json {
                     what: "TopicRouteData",
                     message: first.to_string(),
-                })
+                })?
+            }
+        };
+        route.check_sizes()?;
+        Ok(route)
+    }
+
+    /// Refuses queue counts above [`MAX_QUEUE_NUMS`] each or [`MAX_ROUTE_QUEUES`] in all (negative
+    /// counts mean no queues, as in Java).
+    pub fn check_sizes(&self) -> Result<(), DecodeError> {
+        let mut total: i64 = 0;
+        for q in &self.queue_datas {
+            for (what, n) in [
+                ("writeQueueNums", q.write_queue_nums),
+                ("readQueueNums", q.read_queue_nums),
+            ] {
+                if n > MAX_QUEUE_NUMS {
+                    return Err(DecodeError::InvalidLength {
+                        what,
+                        length: i64::from(n),
+                    });
+                }
+            }
+            total += i64::from(q.write_queue_nums.max(0));
+        }
+        let order_conf = self.order_topic_conf.as_deref().unwrap_or("");
+        for item in order_conf.split(';') {
+            if let Some(n) = item
+                .split_once(':')
+                .and_then(|(_, n)| n.trim().parse::<i64>().ok())
+            {
+                if n > i64::from(MAX_QUEUE_NUMS) {
+                    return Err(DecodeError::InvalidLength {
+                        what: "orderTopicConf queue count",
+                        length: n,
+                    });
+                }
+                total += n.max(0);
             }
         }
+        if total > MAX_ROUTE_QUEUES as i64 {
+            return Err(DecodeError::InvalidLength {
+                what: "publish queues of a route",
+                length: total,
+            });
+        }
+        Ok(())
     }
 
     /// Standard JSON, members and map keys sorted, as 4.9.4+ name servers write it.
@@ -176,6 +224,13 @@ impl TopicRouteData {
             .find(|b| b.broker_name == broker_name)
     }
 }
+
+/// Most queues one broker may declare for a topic in a route (`writeQueueNums`, `readQueueNums`, a count in
+/// `orderTopicConf`). Real topics have up to a few hundred.
+pub const MAX_QUEUE_NUMS: i32 = 65_536;
+
+/// Most publish queues one route may add up to.
+pub const MAX_ROUTE_QUEUES: usize = 262_144;
 
 /// Copies a JSON text, quoting object keys that are bare integers (`{0:"a",-1:"b"}` becomes
 /// `{"0":"a","-1":"b"}`). Text inside strings is left alone. Everything else is copied unchanged, so the
@@ -243,6 +298,50 @@ mod tests {
 
     /// Found by the route fuzz target: a huge integer in the raw-JSON member came back one ulp off after
     /// a round trip (serde_json's fast float parsing); float_roundtrip makes it exact.
+    /// Before: a `writeQueueNums` of 2^31 - 1 was accepted and the producer aborted building the queues.
+    #[test]
+    fn oversized_queue_counts_are_refused() {
+        let route = |w: i64, conf: &str| {
+            format!(
+                r#"{{"orderTopicConf":{conf},"brokerDatas":[{{"brokerName":"a","brokerAddrs":{{"0":"127.0.0.1:1"}}}}],"queueDatas":[{{"brokerName":"a","perm":6,"readQueueNums":4,"writeQueueNums":{w}}}]}}"#
+            )
+        };
+        let e = TopicRouteData::decode(route(2_147_483_647, "null").as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::InvalidLength {
+                    what: "writeQueueNums",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(TopicRouteData::decode(route(65_536, "null").as_bytes()).is_ok());
+        assert!(TopicRouteData::decode(route(-1, "null").as_bytes()).is_ok());
+        let e = TopicRouteData::decode(route(8, r#""a:99999999""#).as_bytes()).unwrap_err();
+        assert!(matches!(e, DecodeError::InvalidLength { .. }), "{e}");
+        let many: Vec<String> = (0..5)
+            .map(|i| {
+                format!(
+                    r#"{{"brokerName":"b{i}","perm":6,"readQueueNums":1,"writeQueueNums":65536}}"#
+                )
+            })
+            .collect();
+        let body = format!(r#"{{"brokerDatas":[],"queueDatas":[{}]}}"#, many.join(","));
+        let e = TopicRouteData::decode(body.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::InvalidLength {
+                    what: "publish queues of a route",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
     #[test]
     fn raw_json_numbers_survive_a_round_trip() {
         let input = b"[[],{\n},\"\",[],[999920999999992709999999998]]";

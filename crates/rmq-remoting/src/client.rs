@@ -183,9 +183,9 @@ impl RemotingClient {
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(Instant::now(), timeout);
         if let Some(wait) = self.backoff_left(addr)
-            && Instant::now() + wait < deadline
+            && crate::time::deadline_after(Instant::now(), wait) < deadline
         {
             std::thread::sleep(wait);
         }
@@ -254,7 +254,7 @@ impl RemotingClient {
         mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<(), RemotingError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(Instant::now(), timeout);
         let permit = self
             .inner
             .in_flight
@@ -292,7 +292,7 @@ impl RemotingClient {
         bytes: usize,
         pipelined: bool,
     ) -> Result<ResponseFuture, RemotingError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(Instant::now(), timeout);
         let permit = self.inner.in_flight.acquire(bytes, deadline)?;
         let launch = Launch {
             deadline,
@@ -313,7 +313,7 @@ impl RemotingClient {
         bytes: usize,
         callback: Callback,
     ) -> Result<(), (RemotingError, Option<Callback>)> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(Instant::now(), timeout);
         let permit = match self.inner.in_flight.acquire(bytes, deadline) {
             Ok(p) => p,
             Err(e) => return Err((e, Some(callback))),

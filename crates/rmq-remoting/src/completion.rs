@@ -185,7 +185,7 @@ impl ResponseFuture {
 
     /// Blocks at most `limit`; if nothing came by then the request is abandoned and a timeout returned.
     pub fn wait_timeout(mut self, limit: Duration) -> Result<RemotingCommand, RemotingError> {
-        let deadline = (Instant::now() + limit).min(self.slot.deadline);
+        let deadline = crate::time::deadline_after(Instant::now(), limit).min(self.slot.deadline);
         self.wait_until(deadline)
     }
 

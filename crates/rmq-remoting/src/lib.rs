@@ -39,6 +39,7 @@ mod error;
 mod flow;
 mod guard;
 mod handler;
+mod time;
 mod tls;
 mod transport;
 
@@ -48,4 +49,5 @@ pub use error::RemotingError;
 pub use flow::OverloadPolicy;
 pub use guard::{run_user_code, user_code_panics};
 pub use handler::RequestHandler;
+pub use time::deadline_after;
 pub use tls::{ClientCert, TlsConfig, TlsTrust};

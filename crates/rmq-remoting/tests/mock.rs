@@ -938,3 +938,25 @@ fn a_panicking_hook_fails_the_request_unsent() {
     );
     c.shutdown();
 }
+
+/// Before: `Instant::now() + Duration::MAX` panicked in the caller. A timeout of `Duration::MAX` means "no
+/// limit" and saturates.
+#[test]
+fn duration_max_timeouts_saturate() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    let addr = server.addr();
+    let f = c.invoke_async(&addr, req("a"), Duration::MAX);
+    assert_eq!(
+        f.wait_timeout(Duration::MAX).unwrap().response_code(),
+        ResponseCode::SUCCESS
+    );
+    c.invoke_sync(&addr, req("b"), Duration::MAX).unwrap();
+    c.invoke_oneway(&addr, req("c"), Duration::MAX).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    c.invoke_async_callback(&addr, req("d"), Duration::MAX, move |r| {
+        tx.send(r.is_ok()).unwrap();
+    });
+    assert_eq!(rx.recv_timeout(SEC), Ok(true));
+    c.shutdown();
+}

@@ -62,7 +62,10 @@ impl TopicPublishInfo {
         (*owner == me).then_some(&**cells)
     }
 
-    /// Builds the publish queues exactly as the Java client (`topicRouteData2TopicPublishInfo`):
+    /// Builds the publish queues exactly as the Java client (`topicRouteData2TopicPublishInfo`), except
+    /// that counts are cut to [`rmq_protocol::route::MAX_QUEUE_NUMS`] each and
+    /// [`rmq_protocol::route::MAX_ROUTE_QUEUES`] in all (a route decoded from the wire was refused above
+    /// them already):
     ///
     /// 1. If `orderTopicConf` is set (`"brokerA:4;brokerB:8"`), queues `0..n` of each listed broker, in that
     ///    order.
@@ -89,7 +92,7 @@ impl TopicPublishInfo {
                 };
                 let name: Arc<str> = Arc::from(name.trim());
                 let addr = master(&name);
-                for queue_id in 0..n.max(0) {
+                for queue_id in 0..bounded(n, queues.len()) {
                     queues.push(PublishQueue {
                         broker_name: name.clone(),
                         queue_id,
@@ -108,7 +111,7 @@ impl TopicPublishInfo {
                     continue;
                 };
                 let name: Arc<str> = Arc::from(qd.broker_name.as_str());
-                for queue_id in 0..qd.write_queue_nums.max(0) {
+                for queue_id in 0..bounded(qd.write_queue_nums, queues.len()) {
                     queues.push(PublishQueue {
                         broker_name: name.clone(),
                         queue_id,
@@ -372,6 +375,13 @@ impl TopicBrokerMapping {
     }
 }
 
+/// A queue count cut to the bounds of a route, given `built` queues so far.
+fn bounded(n: i32, built: usize) -> i32 {
+    let room = rmq_protocol::route::MAX_ROUTE_QUEUES.saturating_sub(built);
+    n.clamp(0, rmq_protocol::route::MAX_QUEUE_NUMS)
+        .min(i32::try_from(room).unwrap_or(i32::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,5 +540,28 @@ mod tests {
             m.clear_expired_routes(Duration::from_secs(50), t0 + Duration::from_secs(120));
         assert_eq!(removed, vec!["Idle".to_string()]);
         assert_eq!(m.topics(), vec!["T".to_string()]);
+    }
+
+    /// A route built by hand (not decoded, so not checked) with a count of 2^31 - 1: the queues are cut
+    /// to the bound instead of aborting the process on allocation.
+    #[test]
+    fn huge_queue_counts_are_cut() {
+        use rmq_protocol::route::{BrokerData, MAX_QUEUE_NUMS, QueueData};
+        let mut r = TopicRouteData::default();
+        let mut b = BrokerData {
+            broker_name: "a".into(),
+            ..Default::default()
+        };
+        b.broker_addrs.insert(0, "127.0.0.1:1".into());
+        r.broker_datas.push(b);
+        r.queue_datas.push(QueueData {
+            broker_name: "a".into(),
+            perm: 6,
+            read_queue_nums: 1,
+            write_queue_nums: i32::MAX,
+            topic_sys_flag: 0,
+        });
+        let info = TopicPublishInfo::from_route("T", &r);
+        assert_eq!(info.queues.len(), MAX_QUEUE_NUMS as usize);
     }
 }

@@ -171,7 +171,7 @@ impl SendMachine {
         SendMachine {
             policy,
             started,
-            deadline: started + timeout,
+            deadline: rmq_remoting::deadline_after(started, timeout),
             made: 0,
             fetched: false,
             want_fetch: false,
