@@ -527,12 +527,10 @@ impl Producer {
         request
             .properties
             .insert(property::MESSAGE_REPLY_TO_CLIENT, core.client_id());
-        request
-            .properties
-            .insert_int(
-                property::MESSAGE_TTL,
-                i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
-            );
+        request.properties.insert_int(
+            property::MESSAGE_TTL,
+            i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        );
         let reply = core.replies().wait_for(&id, timeout);
         let replies = Arc::downgrade(core.replies());
         let weak_core = Arc::downgrade(core);

@@ -498,29 +498,48 @@ impl RemotingClient {
     /// Stops the client: fails every pending request with [`RemotingError::Shutdown`], closes the
     /// connections, joins the reader and timer threads. Idempotent; never waits on the network.
     pub fn shutdown(&self) {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
+        self.inner.close("client shut down");
+    }
+}
+
+impl ClientInner {
+    /// Stops the timer, fails every pending request with [`RemotingError::Shutdown`] (callbacks run),
+    /// closes the connections and joins their threads, never the current one. Once.
+    fn close(&self, reason: &str) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
         {
-            let (lock, cond) = &self.inner.timer_stop;
+            let (lock, cond) = &self.timer_stop;
             *lock.lock() = true;
             cond.notify_all();
         }
         // A callback completed by the timer may shut the client down: never join the current thread.
-        if let Some(h) = self.inner.timer.lock().take()
+        if let Some(h) = self.timer.lock().take()
             && h.thread().id() != std::thread::current().id()
         {
             let _ = h.join();
         }
-        let mut conns: Vec<Arc<ConnInner>> = self.ready().into_iter().map(|(_, c)| c).collect();
-        self.inner.conns.lock().clear();
-        conns.append(&mut self.inner.retiring.lock());
+        let mut conns: Vec<Arc<ConnInner>> = ready_connections(self)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        self.conns.lock().clear();
+        conns.append(&mut self.retiring.lock());
         for c in &conns {
-            c.fail_all("client shut down", |_| RemotingError::Shutdown);
+            c.fail_all(reason, |_| RemotingError::Shutdown);
         }
         for c in conns {
             c.join();
         }
+    }
+}
+
+/// The last handle dropped without [`RemotingClient::shutdown`]: pending requests still end, each with
+/// [`RemotingError::Shutdown`] (their callbacks run, their futures complete), and the threads stop.
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        self.close("client dropped");
     }
 }
 

@@ -960,3 +960,19 @@ fn duration_max_timeouts_saturate() {
     assert_eq!(rx.recv_timeout(SEC), Ok(true));
     c.shutdown();
 }
+
+/// Before: dropping the last handle without `shutdown` dropped the pending requests with their callbacks
+/// uncalled (and futures waiting until their own timeout).
+#[test]
+fn dropping_the_client_completes_every_pending_request() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Never]).unwrap();
+    let c = client();
+    let (tx, rx) = std::sync::mpsc::channel();
+    c.invoke_async_callback(&server.addr(), req("x"), 60 * SEC, move |r| {
+        tx.send(r.map(|_| ())).unwrap();
+    });
+    let f = c.invoke_async(&server.addr(), req("y"), 60 * SEC);
+    drop(c);
+    assert_eq!(rx.recv_timeout(SEC), Ok(Err(RemotingError::Shutdown)));
+    assert_eq!(f.wait_timeout(SEC).unwrap_err(), RemotingError::Shutdown);
+}
