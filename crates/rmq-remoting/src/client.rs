@@ -50,6 +50,9 @@ pub struct RemotingConfig {
     /// tick) and hands pipelined frames no answer came to collect to a writer thread (after two ticks).
     /// Default 10 ms.
     pub timer_tick: Duration,
+    /// A write that makes no progress this long (the server stopped reading) fails the connection and
+    /// every request on it. Default 3 s.
+    pub write_timeout: Duration,
     /// Connections kept to each address; requests are spread over them in turn. Default 1 (as Java).
     pub connections_per_addr: usize,
     /// TLS for every connection (the `tls` feature builds it; without it, setting this is an error at
@@ -70,6 +73,7 @@ impl Default for RemotingConfig {
             reconnect_backoff: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(5),
             timer_tick: Duration::from_millis(10),
+            write_timeout: Duration::from_secs(3),
             connections_per_addr: 1,
             tls: None,
         }
@@ -429,7 +433,10 @@ impl RemotingClient {
         let result = ConnInner::connect(
             addr,
             &self.inner.dialer,
-            cfg.connect_timeout.min(left.max(Duration::from_millis(1))),
+            (
+                cfg.connect_timeout.min(left.max(Duration::from_millis(1))),
+                cfg.write_timeout,
+            ),
             cfg.max_frame,
             self.inner.in_flight.clone(),
             self.inner.handlers.clone(),

@@ -196,7 +196,7 @@ impl ConnInner {
     pub(crate) fn connect(
         addr: &str,
         dialer: &Dialer,
-        timeout: Duration,
+        (timeout, write_timeout): (Duration, Duration),
         max_frame: usize,
         in_flight: Arc<InFlight>,
         handlers: Arc<Handlers>,
@@ -209,6 +209,9 @@ impl ConnInner {
         let (stream, read_half) = dialer
             .dial(addr, sock, Instant::now() + timeout)
             .map_err(err)?;
+        stream
+            .set_write_timeout(write_timeout)
+            .map_err(|e| err(format!("cannot set the write timeout: {e}")))?;
         let tls = stream.is_tls();
         let conn = Arc::new(ConnInner {
             addr: addr.to_owned(),
@@ -515,7 +518,15 @@ impl ConnInner {
                     st.flushing = false;
                     st.pending.clear();
                     drop(st);
-                    let reason = format!("write failed: {e}");
+                    let reason = if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) {
+                        "write made no progress within the write timeout: the server does not read"
+                            .to_owned()
+                    } else {
+                        format!("write failed: {e}")
+                    };
                     self.poison(&reason);
                     return Err(lost(&self.addr, reason));
                 }
@@ -768,7 +779,7 @@ mod tests {
         let conn = ConnInner::connect(
             &addr,
             &Dialer::default(),
-            Duration::from_secs(1),
+            (Duration::from_secs(1), Duration::from_secs(3)),
             1 << 20,
             in_flight.clone(),
             Arc::new(Handlers::default()),

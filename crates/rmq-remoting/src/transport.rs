@@ -232,6 +232,16 @@ impl Transport {
         let _ = sock.shutdown(Shutdown::Both);
     }
 
+    /// Makes a blocking write that makes no progress for `limit` fail (SO_SNDTIMEO on the socket), so a
+    /// server that stops reading cannot hold a writer forever.
+    pub(crate) fn set_write_timeout(&self, limit: std::time::Duration) -> std::io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.set_write_timeout(Some(limit)),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.sock.set_write_timeout(Some(limit)),
+        }
+    }
+
     /// Whether this is a TLS connection.
     pub(crate) fn is_tls(&self) -> bool {
         !matches!(self, Transport::Plain(_))

@@ -976,3 +976,40 @@ fn dropping_the_client_completes_every_pending_request() {
     assert_eq!(rx.recv_timeout(SEC), Ok(Err(RemotingError::Shutdown)));
     assert_eq!(f.wait_timeout(SEC).unwrap_err(), RemotingError::Shutdown);
 }
+
+/// Before: a server that accepted the connection and then read nothing held the caller in `write` for as
+/// long as it liked (a send with a 300 ms timeout stayed blocked over 4 s). Now a write that makes no
+/// progress for `write_timeout` fails the connection and the request.
+#[test]
+fn a_server_that_stops_reading_fails_the_write() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let held = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        std::thread::sleep(10 * SEC); // reads nothing
+        drop(s);
+    });
+    let c = RemotingClient::new(RemotingConfig {
+        write_timeout: Duration::from_millis(300),
+        ..RemotingConfig::default()
+    })
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (c2, a2) = (c.clone(), addr.clone());
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        // Far more than the socket buffers hold.
+        let r = c2.invoke_sync(&a2, req(vec![7u8; 64 << 20]), Duration::from_millis(300));
+        tx.send((r, t0.elapsed())).unwrap();
+    });
+    let (r, took) = rx
+        .recv_timeout(5 * SEC)
+        .expect("the write is still blocked after 5 s");
+    // The request's own timeout (the timer) or the failed write, whichever came first.
+    let e = r.unwrap_err();
+    assert!(e.is_timeout() || e.is_connection(), "{e}");
+    assert!(took < 2 * SEC, "{took:?}");
+    assert_eq!(c.connection_count(), 0, "the connection was failed");
+    c.shutdown();
+    drop(held);
+}
