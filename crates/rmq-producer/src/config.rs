@@ -236,20 +236,83 @@ impl ProducerConfig {
                 format!("{} is outside 1..=64", r.connections_per_addr),
             );
         }
-        if r.max_frame < 64 * 1024 {
+        for (field, n, lo, hi) in [
+            ("remoting.max_frame", r.max_frame, 64 << 10, 1 << 30),
+            ("remoting.max_in_flight", r.max_in_flight, 1, 1 << 24),
+            (
+                "remoting.max_in_flight_bytes",
+                r.max_in_flight_bytes,
+                64 << 10,
+                1 << 36,
+            ),
+            ("max_message_size", self.max_message_size, 1, 128 << 20),
+            ("batch_size", self.batch_size, 1, 100_000),
+            (
+                "async_send_semaphore",
+                self.async_send_semaphore,
+                1,
+                1 << 20,
+            ),
+        ] {
+            if !(lo..=hi).contains(&n) {
+                return bad(field, format!("{n} is outside {lo}..={hi}"));
+            }
+        }
+        // Every duration: at least its floor (a busy loop or a timeout nobody can meet below it), at most
+        // a day (a deadline that far is a mistake, and sums of them must not overflow).
+        const MS: Duration = Duration::from_millis(1);
+        const DAY: Duration = Duration::from_secs(86_400);
+        for (field, d, lo) in [
+            ("send_msg_timeout", self.send_msg_timeout, MS),
+            ("mq_client_api_timeout", self.mq_client_api_timeout, 10 * MS),
+            (
+                "poll_name_server_interval",
+                self.poll_name_server_interval,
+                10 * MS,
+            ),
+            (
+                "update_topic_route_info_interval",
+                self.update_topic_route_info_interval,
+                10 * MS,
+            ),
+            (
+                "heartbeat_broker_interval",
+                self.heartbeat_broker_interval,
+                10 * MS,
+            ),
+            ("remoting.connect_timeout", r.connect_timeout, 10 * MS),
+            ("remoting.write_timeout", r.write_timeout, 10 * MS),
+            ("remoting.idle_timeout", r.idle_timeout, 10 * MS),
+            ("remoting.reconnect_backoff", r.reconnect_backoff, MS),
+            (
+                "remoting.reconnect_backoff_max",
+                r.reconnect_backoff_max,
+                r.reconnect_backoff,
+            ),
+            ("health.open_base", self.health.open_base, MS),
+            (
+                "health.open_max",
+                self.health.open_max,
+                self.health.open_base,
+            ),
+        ] {
+            if d < lo || d > DAY {
+                return bad(field, format!("{d:?} is outside {lo:?}..={DAY:?}"));
+            }
+        }
+        if r.timer_tick < MS || r.timer_tick > Duration::from_secs(1) {
             return bad(
-                "remoting.max_frame",
-                format!("{} is less than 64 KiB", r.max_frame),
+                "remoting.timer_tick",
+                format!("{:?} is outside 1 ms..=1 s", r.timer_tick),
             );
         }
-        if r.connect_timeout < Duration::from_millis(10) {
+        if let Some(id) = &self.client_id
+            && (id.is_empty() || id.len() > 255 || id.chars().any(char::is_control))
+        {
             return bad(
-                "remoting.connect_timeout",
-                format!("{:?} is shorter than 10 ms", r.connect_timeout),
+                "client_id",
+                "must be 1..=255 bytes without control characters".into(),
             );
-        }
-        if self.send_msg_timeout.is_zero() {
-            return bad("send_msg_timeout", "must be positive".into());
         }
         if self.retry_times > 16 {
             return bad(
@@ -257,41 +320,18 @@ impl ProducerConfig {
                 format!("{} is more than 16", self.retry_times),
             );
         }
-        if self.max_message_size == 0 || self.max_message_size > 128 * 1024 * 1024 {
-            return bad(
-                "max_message_size",
-                format!("{} is outside 1..=128 MiB", self.max_message_size),
-            );
-        }
-        for (field, d) in [
-            ("poll_name_server_interval", self.poll_name_server_interval),
-            (
-                "update_topic_route_info_interval",
-                self.update_topic_route_info_interval,
-            ),
-            ("heartbeat_broker_interval", self.heartbeat_broker_interval),
-            ("mq_client_api_timeout", self.mq_client_api_timeout),
-        ] {
-            if d < Duration::from_millis(10) {
-                return bad(field, format!("{d:?} is shorter than 10 ms"));
-            }
-        }
         let h = &self.health;
-        if h.degrade_after == 0 || h.unhealthy_after < h.degrade_after || h.recover_after == 0 {
+        if h.degrade_after == 0
+            || h.unhealthy_after < h.degrade_after
+            || h.recover_after == 0
+            || h.unhealthy_after > 1_000_000
+            || h.recover_after > 1_000_000
+        {
             return bad(
                 "health",
                 format!(
-                    "thresholds degrade_after {} / unhealthy_after {} / recover_after {}: need 1 <= degrade <= unhealthy and recover >= 1",
+                    "thresholds degrade_after {} / unhealthy_after {} / recover_after {}: need 1 <= degrade <= unhealthy <= 1,000,000 and 1 <= recover <= 1,000,000",
                     h.degrade_after, h.unhealthy_after, h.recover_after
-                ),
-            );
-        }
-        if h.open_base.is_zero() || h.open_max < h.open_base {
-            return bad(
-                "health",
-                format!(
-                    "open_base {:?} / open_max {:?}: need 0 < open_base <= open_max",
-                    h.open_base, h.open_max
                 ),
             );
         }
@@ -300,12 +340,6 @@ impl ProducerConfig {
                 "default_topic_queue_nums",
                 format!("{} is outside 1..=1024", self.default_topic_queue_nums),
             );
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size", "must be at least 1".into());
-        }
-        if self.async_send_semaphore == 0 {
-            return bad("async_send_semaphore", "must be at least 1".into());
         }
         if self.routing_strategy == RoutingStrategy::Selector {
             return bad(
@@ -393,7 +427,7 @@ mod tests {
         assert_eq!(err_field(&c), "async_send_semaphore");
         let mut c = ok.clone();
         c.health.open_max = Duration::from_millis(10);
-        assert_eq!(err_field(&c), "health");
+        assert_eq!(err_field(&c), "health.open_max");
         let mut c = ok.clone();
         c.health.unhealthy_after = 1;
         assert_eq!(err_field(&c), "health");
@@ -407,5 +441,47 @@ mod tests {
         let mut c = ok;
         c.routing_strategy = RoutingStrategy::Selector;
         assert_eq!(err_field(&c), "routing_strategy");
+    }
+
+    /// Before: only lower bounds, and some fields not at all: `Duration::MAX` timeouts, a zero timer tick,
+    /// a billion in-flight sends were all accepted.
+    #[test]
+    fn every_field_has_upper_bounds_too() {
+        let ok = ProducerConfig::new("PG", "127.0.0.1:9876");
+        let cases: [(&str, fn(&mut ProducerConfig)); 14] = [
+            ("send_msg_timeout", |c| c.send_msg_timeout = Duration::MAX),
+            ("mq_client_api_timeout", |c| {
+                c.mq_client_api_timeout = Duration::MAX
+            }),
+            ("heartbeat_broker_interval", |c| {
+                c.heartbeat_broker_interval = Duration::from_secs(90_000)
+            }),
+            ("remoting.timer_tick", |c| {
+                c.remoting.timer_tick = Duration::ZERO
+            }),
+            ("remoting.timer_tick", |c| {
+                c.remoting.timer_tick = Duration::from_secs(5)
+            }),
+            ("remoting.write_timeout", |c| {
+                c.remoting.write_timeout = Duration::ZERO
+            }),
+            ("remoting.idle_timeout", |c| {
+                c.remoting.idle_timeout = Duration::MAX
+            }),
+            ("remoting.reconnect_backoff_max", |c| {
+                c.remoting.reconnect_backoff_max = Duration::from_micros(1)
+            }),
+            ("remoting.max_in_flight", |c| c.remoting.max_in_flight = 0),
+            ("remoting.max_frame", |c| c.remoting.max_frame = usize::MAX),
+            ("batch_size", |c| c.batch_size = usize::MAX),
+            ("async_send_semaphore", |c| c.async_send_semaphore = 1 << 30),
+            ("health", |c| c.health.unhealthy_after = u32::MAX),
+            ("client_id", |c| c.client_id = Some("a\nb".into())),
+        ];
+        for (field, set) in cases {
+            let mut c = ok.clone();
+            set(&mut c);
+            assert_eq!(err_field(&c), field);
+        }
     }
 }
