@@ -448,7 +448,8 @@ mod tests {
     #[test]
     fn every_field_has_upper_bounds_too() {
         let ok = ProducerConfig::new("PG", "127.0.0.1:9876");
-        let cases: [(&str, fn(&mut ProducerConfig)); 14] = [
+        type Case = (&'static str, fn(&mut ProducerConfig));
+        let cases: [Case; 14] = [
             ("send_msg_timeout", |c| c.send_msg_timeout = Duration::MAX),
             ("mq_client_api_timeout", |c| {
                 c.mq_client_api_timeout = Duration::MAX
