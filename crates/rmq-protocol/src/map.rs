@@ -149,6 +149,47 @@ impl StringMap {
         self.key_bits |= key_bit(key);
     }
 
+    /// Appends `key` and `value` without looking for an earlier `key`: a decoder's step, linear in the
+    /// fields it reads however many there are (an [`StringMap::insert`] per field scans the map, which a
+    /// hostile peer sending 100,000 fields turns quadratic). The decoder calls
+    /// [`StringMap::dedup_last_wins`] after the last field.
+    pub(crate) fn append_unchecked(&mut self, key: &str, value: &str) {
+        self.push_entry(key, value);
+    }
+
+    /// After [`StringMap::append_unchecked`]: keeps the last value of each key, where the last one was
+    /// appended, as a run of [`StringMap::insert`] calls would have (Java's `HashMap.put`: later wins).
+    /// Linear: small maps compare pairwise, larger ones through a hash set.
+    pub(crate) fn dedup_last_wins(&mut self) {
+        let n = self.entries.len();
+        let buf = self.buf.as_bytes();
+        let key = |e: &Entry| &buf[e.key()];
+        let dup = if n <= INLINE_ENTRIES {
+            (1..n).any(|i| (0..i).any(|j| key(&self.entries[i]) == key(&self.entries[j])))
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            !self.entries.iter().all(|e| seen.insert(key(e)))
+        };
+        if !dup {
+            return;
+        }
+        // Walk from the end: the first sighting of a key is its last occurrence, the one kept.
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        let mut keep: Vec<Entry> = self
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| seen.insert(key(e)))
+            .copied()
+            .collect();
+        keep.reverse();
+        let mut fresh = StringMap::with_capacity(keep.len(), self.text_len());
+        for e in keep {
+            fresh.push_entry(&self.buf[e.key()], &self.buf[e.value()]);
+        }
+        *self = fresh;
+    }
+
     /// Sets `key` to `value`, replacing an earlier value.
     pub fn insert(&mut self, key: &str, value: &str) {
         self.drop_key(key);
@@ -289,14 +330,15 @@ impl<'de> serde::Deserialize<'de> for StringMap {
                 self,
                 mut a: A,
             ) -> Result<StringMap, A::Error> {
-                let mut m = StringMap::with_capacity(a.size_hint().unwrap_or(8), 128);
+                let mut m = StringMap::with_capacity(a.size_hint().unwrap_or(8).min(64), 128);
                 while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
                     match a.next_value::<Scalar<'de>>()? {
-                        Scalar::Str(v) => m.insert(&k, &v),
-                        Scalar::Text(v) => m.insert(&k, &v),
+                        Scalar::Str(v) => m.append_unchecked(&k, &v),
+                        Scalar::Text(v) => m.append_unchecked(&k, &v),
                         Scalar::Null => {}
                     }
                 }
+                m.dedup_last_wins();
                 Ok(m)
             }
         }
@@ -411,5 +453,40 @@ mod tests {
         let n: StringMap = serde_json::from_str("null").unwrap();
         assert!(n.is_empty());
         assert!(serde_json::from_str::<StringMap>(r#"{"a":[1]}"#).is_err());
+    }
+
+    /// Appending then deduplicating gives the map a run of inserts gives, small or large, with or
+    /// without repeated keys.
+    #[test]
+    fn dedup_after_append_is_insert() {
+        let cases: Vec<Vec<(String, String)>> = vec![
+            vec![],
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "2".into()),
+                ("a".into(), "3".into()),
+            ],
+            (0..100)
+                .map(|i| (format!("k{}", i % 37), format!("v{i}")))
+                .collect(),
+            (0..100)
+                .map(|i| (format!("k{i}"), format!("v{i}")))
+                .collect(),
+        ];
+        for pairs in cases {
+            let mut bulk = StringMap::new();
+            let mut one_by_one = StringMap::new();
+            for (k, v) in &pairs {
+                bulk.append_unchecked(k, v);
+                one_by_one.insert(k, v);
+            }
+            bulk.dedup_last_wins();
+            let order = |m: &StringMap| {
+                m.iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(order(&bulk), order(&one_by_one));
+        }
     }
 }

@@ -209,9 +209,10 @@ pub fn decode_properties(s: &str) -> StringMap {
             && i > 0
             && i + 1 < seg.len()
         {
-            map.insert(&seg[..i], &seg[i + 1..]);
+            map.append_unchecked(&seg[..i], &seg[i + 1..]);
         }
     }
+    map.dedup_last_wins();
     map
 }
 

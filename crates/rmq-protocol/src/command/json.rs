@@ -290,10 +290,11 @@ impl<'a> Scan<'a> {
         let mut m = StringMap::with_capacity(8, 128);
         self.object(|s, key| {
             if !s.null() {
-                m.insert(key, s.plain_str()?);
+                m.append_unchecked(key, s.plain_str()?);
             }
             Some(())
         })?;
+        m.dedup_last_wins();
         Some(m)
     }
 }
