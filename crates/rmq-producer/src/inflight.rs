@@ -104,7 +104,13 @@ impl InFlight {
 
     /// Gives a place back (the send completed).
     pub(crate) fn release(&self, ticket: Ticket) {
-        self.table.lock().open.remove(&ticket.id);
+        let mut t = self.table.lock();
+        t.open.remove(&ticket.id);
+        // Idle after a burst: give the table's room back.
+        if t.open.is_empty() && t.open.capacity() > 1024 {
+            t.open.shrink_to(16);
+        }
+        drop(t);
         self.cond.notify_all();
     }
 
@@ -146,6 +152,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// Before: the table kept its largest size after a burst of asynchronous sends.
+    #[test]
+    fn the_table_shrinks_when_idle_after_a_burst() {
+        let f = InFlight::new(10_000);
+        let (now, t): (Instant, Arc<str>) = (Instant::now(), Arc::from("T"));
+        let tickets: Vec<Ticket> = (0..5_000)
+            .map(|i| {
+                f.acquire(&MsgId::new(&format!("{i}")), &t, now, None)
+                    .unwrap()
+            })
+            .collect();
+        for ticket in tickets {
+            f.release(ticket);
+        }
+        assert!(f.table.lock().open.capacity() <= 1024);
+    }
 
     #[test]
     fn bound_list_and_wait() {

@@ -39,6 +39,11 @@ use crate::result::{SendResult, SendStatus};
 const CHECK_QUEUE: usize = 2000;
 /// Threads answering check-backs.
 const CHECK_THREADS: usize = 2;
+
+/// Bytes of check-back frames queued at most (bodies and ext fields): a broker that floods check-backs
+/// with large half messages cannot grow the queue past this; what does not fit is dropped and checked
+/// again later.
+const CHECK_QUEUE_BYTES: usize = 64 << 20;
 /// Timeout of an END_TRANSACTION write (Java: 3 s).
 const END_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -355,6 +360,8 @@ impl Answerer {
 /// The bounded queue and threads that answer check-backs.
 struct CheckPool {
     queue: Mutex<Option<SyncSender<(String, RemotingCommand)>>>,
+    /// Bytes of the frames queued.
+    queued: ByteBudget,
     threads: Mutex<Vec<JoinHandle<()>>>,
     answered: AtomicU64,
 }
@@ -364,6 +371,7 @@ impl CheckPool {
         let (tx, rx) = sync_channel(CHECK_QUEUE);
         let pool = Arc::new(CheckPool {
             queue: Mutex::new(Some(tx)),
+            queued: ByteBudget::new(CHECK_QUEUE_BYTES),
             threads: Mutex::new(Vec::new()),
             answered: AtomicU64::new(0),
         });
@@ -389,15 +397,24 @@ impl CheckPool {
         let Some(tx) = self.queue.lock().clone() else {
             return;
         };
+        let size = frame_bytes(&request);
+        if !self.queued.take(size) {
+            warn!(
+                addr,
+                size, "transaction check queue full (bytes): dropped (the broker checks again)"
+            );
+            return;
+        }
         match tx.try_send((addr.to_owned(), request)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.queued.give(size);
                 warn!(
                     addr,
                     "transaction check queue full: dropped (the broker checks again)"
                 );
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Disconnected(_)) => self.queued.give(size),
         }
     }
 
@@ -423,6 +440,9 @@ fn run_checks(
         // One thread waits on the queue at a time; the others wait for the lock.
         let next = rx.lock().recv();
         let Ok((addr, request)) = next else { return };
+        if let Some(p) = pool.upgrade() {
+            p.queued.give(frame_bytes(&request));
+        }
         let t0 = Instant::now();
         match answer.answer(&addr, &request) {
             Ok(()) => {
@@ -433,5 +453,61 @@ fn run_checks(
             Err(e) => warn!(addr, error = %e, "cannot answer a transaction check"),
         }
         debug!(took = ?t0.elapsed(), "transaction check handled");
+    }
+}
+
+/// What a queued frame holds: its body and ext fields.
+fn frame_bytes(request: &RemotingCommand) -> usize {
+    request.body.len() + request.ext_fields.text_len() + 64
+}
+
+/// A count of bytes with a ceiling, taken and given back without a lock.
+#[derive(Debug)]
+struct ByteBudget {
+    used: std::sync::atomic::AtomicUsize,
+    max: usize,
+}
+
+impl ByteBudget {
+    fn new(max: usize) -> ByteBudget {
+        ByteBudget {
+            used: std::sync::atomic::AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Takes `n` bytes if they fit under the ceiling.
+    fn take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= self.max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` bytes taken before.
+    fn give(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::ByteBudget;
+
+    /// Before: the queue was bounded in frames only (2,000 frames of up to the frame limit each).
+    #[test]
+    fn the_check_queue_has_a_ceiling_in_bytes() {
+        let b = ByteBudget::new(100);
+        assert!(b.take(60));
+        assert!(!b.take(50), "over the ceiling");
+        assert!(b.take(40));
+        b.give(60);
+        assert!(b.take(50));
+        assert!(!b.take(usize::MAX), "no overflow");
     }
 }

@@ -146,11 +146,15 @@ pub fn decompress(body: &[u8], flag: i32, limit: usize) -> Result<Vec<u8>, Decod
         }
         #[cfg(feature = "zstd")]
         CompressionType::Zstd => {
-            let dec =
-                zstd::stream::read::Decoder::new(body).map_err(|e| DecodeError::Decompress {
-                    kind: "zstd",
-                    message: e.to_string(),
-                })?;
+            let err = |e: std::io::Error| DecodeError::Decompress {
+                kind: "zstd",
+                message: e.to_string(),
+            };
+            let mut dec = zstd::stream::read::Decoder::new(body).map_err(err)?;
+            // The window a frame may ask for, bounded by the output it may produce (twice `limit`, so
+            // a frame of up to `limit` bytes with its size in the header always fits): zstd's own
+            // ceiling is 128 MiB, which a hostile frame would make the decoder allocate.
+            dec.window_log_max(zstd_window_log(limit)).map_err(err)?;
             read_bounded(dec, limit, "zstd")
         }
         #[allow(unreachable_patterns)]
@@ -162,6 +166,14 @@ pub fn decompress(body: &[u8], flag: i32, limit: usize) -> Result<Vec<u8>, Decod
             },
         }),
     }
+}
+
+/// log2 of the largest zstd window [`decompress`] accepts for an output of at most `limit` bytes: the
+/// power of two at or above twice `limit`, within zstd's 10..=27.
+#[cfg(feature = "zstd")]
+fn zstd_window_log(limit: usize) -> u32 {
+    let want = limit.saturating_mul(2).max(1);
+    (usize::BITS - (want - 1).leading_zeros()).clamp(10, 27)
 }
 
 #[cfg(test)]
@@ -223,6 +235,32 @@ mod tests {
         assert_eq!(bits, 0x101);
         assert_eq!(&c[..4], &[0x04, 0x22, 0x4d, 0x18]); // LZ4 frame magic
         assert_eq!(decompress(&c, bits, body.len()).unwrap(), body);
+    }
+
+    /// Before: a frame declaring a 128 MiB window (zstd's ceiling) was decoded, its window allocated,
+    /// whatever the output limit. Now a window above the limit's is refused.
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn a_zstd_window_beyond_the_limit_is_refused() {
+        use std::io::Write;
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.window_log(27).unwrap();
+        enc.long_distance_matching(true).unwrap();
+        enc.write_all(&[7u8; 1024]).unwrap();
+        let frame = enc.finish().unwrap();
+        let flag = sys_flag::COMPRESSED | CompressionType::Zstd.flag_bits();
+        let e = decompress(&frame, flag, 4 << 20).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Decompress { kind: "zstd", .. }),
+            "{e}"
+        );
+        // The same bytes with a window that fits are fine.
+        let (small, bits) = compress(&[7u8; 1024], CompressionType::Zstd, 3).unwrap();
+        assert_eq!(decompress(&small, bits, 4 << 20).unwrap(), vec![7u8; 1024]);
+        assert_eq!(zstd_window_log(4 << 20), 23);
+        assert_eq!(zstd_window_log(0), 10);
+        assert_eq!(zstd_window_log(usize::MAX), 27);
     }
 
     #[cfg(feature = "zstd")]

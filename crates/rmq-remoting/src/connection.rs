@@ -137,6 +137,9 @@ const ANSWERS_FLOWING: Duration = Duration::from_millis(5);
 /// A writer thread with nothing to write for this long ends.
 const WRITER_IDLE: Duration = Duration::from_secs(1);
 
+/// Tables (pending requests) above this capacity are shrunk by the timer when mostly empty.
+const SHRINK_ABOVE: usize = 1024;
+
 /// A fault-injection hook of the tests (see `ConnInner::before_register`).
 #[cfg(test)]
 type FaultHook = Box<dyn Fn(&ConnInner) + Send + Sync>;
@@ -584,9 +587,16 @@ impl ConnInner {
                 .filter(|(_, s)| s.deadline <= now)
                 .map(|(id, _)| *id)
                 .collect();
-            ids.into_iter()
+            let expired = ids
+                .into_iter()
                 .filter_map(|id| pending.remove(&id).map(|s| (id, s)))
-                .collect()
+                .collect();
+            // After a burst the table keeps its largest size: give most of it back.
+            if pending.capacity() > SHRINK_ABOVE && pending.len() * 4 < pending.capacity() {
+                let keep = pending.len() * 2;
+                pending.shrink_to(keep);
+            }
+            expired
         };
         for (opaque, slot) in expired {
             let err = RemotingError::Timeout {
@@ -786,6 +796,27 @@ mod tests {
         )
         .unwrap();
         (listener, conn, in_flight)
+    }
+
+    /// Before: a burst of pending requests left the table at its largest size for the connection's life.
+    #[test]
+    fn the_pending_table_shrinks_after_a_burst() {
+        let (_listener, conn, _) = live_connection();
+        let far = Instant::now() + Duration::from_secs(60);
+        {
+            let mut p = conn.pending.lock();
+            for i in 0..20_000 {
+                p.insert(
+                    i,
+                    Slot::new(far, Duration::from_secs(60), Default::default(), None),
+                );
+            }
+            p.retain(|k, _| *k < 10);
+        }
+        conn.sweep(Instant::now());
+        let p = conn.pending.lock();
+        assert_eq!(p.len(), 10);
+        assert!(p.capacity() <= SHRINK_ABOVE, "{}", p.capacity());
     }
 
     /// A request handed to a connection that died after the pool gave it out: its slot completes at

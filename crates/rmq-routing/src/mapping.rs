@@ -323,13 +323,19 @@ impl TopicBrokerMapping {
             .nanos(now)
             .saturating_sub(idle.as_nanos().min(u64::MAX as u128) as u64);
         let mut removed = Vec::new();
-        self.routes.write().retain(|topic, e| {
+        let mut routes = self.routes.write();
+        routes.retain(|topic, e| {
             let keep = e.last_used.load(Ordering::Relaxed) >= cutoff;
             if !keep {
                 removed.push(topic.to_string());
             }
             keep
         });
+        // After a burst of topics the table keeps its largest size: give most of it back.
+        if routes.capacity() > 64 && routes.len() * 4 < routes.capacity() {
+            let keep = routes.len() * 2;
+            routes.shrink_to(keep);
+        }
         removed
     }
 
@@ -540,6 +546,32 @@ mod tests {
             m.clear_expired_routes(Duration::from_secs(50), t0 + Duration::from_secs(120));
         assert_eq!(removed, vec!["Idle".to_string()]);
         assert_eq!(m.topics(), vec!["T".to_string()]);
+    }
+
+    /// Before: a burst of topics left the route table at its largest size after they expired.
+    #[test]
+    fn the_route_table_shrinks_after_a_burst() {
+        let t0 = Instant::now();
+        let m = TopicBrokerMapping::new(t0);
+        let mut r = TopicRouteData::default();
+        r.queue_datas.push(rmq_protocol::route::QueueData {
+            broker_name: "a".into(),
+            perm: 6,
+            read_queue_nums: 1,
+            write_queue_nums: 1,
+            topic_sys_flag: 0,
+        });
+        for i in 0..5_000 {
+            m.update_route_info(&format!("T{i}"), r.clone(), t0);
+        }
+        m.update_route_info("Kept", r, t0 + Duration::from_secs(100));
+        m.clear_expired_routes(Duration::from_secs(50), t0 + Duration::from_secs(120));
+        assert_eq!(m.topics(), ["Kept"]);
+        assert!(
+            m.routes.read().capacity() <= 64,
+            "{}",
+            m.routes.read().capacity()
+        );
     }
 
     /// A route built by hand (not decoded, so not checked) with a count of 2^31 - 1: the queues are cut
