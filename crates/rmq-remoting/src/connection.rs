@@ -1,19 +1,23 @@
-//! One TCP connection: requests multiplexed by opaque, a reader thread that completes them, a combining
-//! writer, and poisoning on any read or framing error.
+//! One TCP connection: requests multiplexed by opaque, a reader thread that completes them, its
+//! [`Writer`], and poisoning on any read, write or framing error.
 //!
-//! Lock order (never hold two at once except as listed): `write` alone; `pending` alone; a `Slot`'s state
-//! lock is taken only after `pending` was released.
+//! The connection's state is one value under one lock, [`ConnState`]: `Open` with the pending requests,
+//! or `Dead` with the reason. A request is registered only while it is `Open`, in the same critical
+//! section that checks it, so nothing can register on a dead connection and be missed by the poisoning.
+//!
+//! Lock order (never hold two at once): `state` alone; the writer's lock alone; a `Slot`'s lock is taken
+//! only after `state` was released.
 
 use std::collections::HashMap;
-use std::io::{IoSlice, Read};
+use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use bytes::BytesMut;
+use parking_lot::Mutex;
 use rmq_protocol::{FrameDecoder, RemotingCommand, ResponseCode};
 use tracing::{debug, warn};
 
@@ -21,121 +25,8 @@ use crate::completion::{Owner, Slot};
 use crate::error::{RemotingError, decode_reason, lost};
 use crate::flow::InFlight;
 use crate::handler::Handlers;
-use crate::transport::{Dialer, ReadHalf, Transport};
-
-/// Bodies at least this long are written from their own buffer (a vectored write) instead of being copied
-/// into the shared one; shorter ones are cheaper to copy than to give a slice of their own.
-const COPY_BODY_BELOW: usize = 4096;
-
-thread_local! {
-    /// Where a writer encodes its frame's header before taking the write lock.
-    static HEADER_SCRATCH: std::cell::RefCell<BytesMut> =
-        std::cell::RefCell::new(BytesMut::with_capacity(1024));
-}
-
-/// What waits to be written: `buf` (headers and short bodies) with long bodies in between, each after the
-/// first `at` bytes of `buf`.
-#[derive(Default)]
-struct Pending {
-    buf: BytesMut,
-    bodies: Vec<(usize, Bytes)>,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty() && self.bodies.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.bodies.clear();
-    }
-
-    /// Moves `later`'s frames after this one's.
-    fn append(&mut self, later: Pending) {
-        let base = self.buf.len();
-        self.buf.extend_from_slice(&later.buf);
-        self.bodies
-            .extend(later.bodies.into_iter().map(|(at, b)| (base + at, b)));
-    }
-
-    /// The pieces to write, in order: `buf` with long bodies in between.
-    fn slices(&self) -> Vec<IoSlice<'_>> {
-        let mut slices = Vec::with_capacity(2 * self.bodies.len() + 1);
-        let mut from = 0;
-        for (at, body) in &self.bodies {
-            if *at > from {
-                slices.push(IoSlice::new(&self.buf[from..*at]));
-            }
-            slices.push(IoSlice::new(body));
-            from = *at;
-        }
-        if from < self.buf.len() {
-            slices.push(IoSlice::new(&self.buf[from..]));
-        }
-        slices
-    }
-
-    /// Writes everything to `stream`, long bodies straight from their buffers.
-    fn write_to(&self, stream: &Transport) -> std::io::Result<()> {
-        if self.bodies.is_empty() {
-            return stream.write_all_vectored(&mut [IoSlice::new(&self.buf)]);
-        }
-        stream.write_all_vectored(&mut self.slices())
-    }
-
-    /// Writes what `stream` takes without waiting; `Some`: what it did not take (copied; a full socket
-    /// is rare).
-    fn try_write_to(&self, stream: &Transport) -> std::io::Result<Option<Pending>> {
-        let mut slices = self.slices();
-        let total: usize = slices.iter().map(|s| s.len()).sum();
-        let mut skip = stream.try_write_vectored(&mut slices)?;
-        if skip >= total {
-            return Ok(None);
-        }
-        let mut rest = Pending::default();
-        for s in self.slices() {
-            if skip >= s.len() {
-                skip -= s.len();
-            } else {
-                rest.buf.extend_from_slice(&s[skip..]);
-                skip = 0;
-            }
-        }
-        Ok(Some(rest))
-    }
-}
-
-#[derive(Default)]
-struct WriteState {
-    pending: Pending,
-    flushing: bool,
-    /// The reader thread is between two reads: it writes what is pending before it reads again
-    /// ([`ConnInner::reader_flush`]).
-    reader_awake: bool,
-    /// The timer found frames pending and no write in progress at its last tick; cleared by every
-    /// write ([`ConnInner::flush_stale`]).
-    stale: bool,
-    /// The writer thread was asked to write what is pending.
-    wake: bool,
-    /// The writer thread, while one runs.
-    writer: Option<JoinHandle<()>>,
-}
-
-/// A pipelined frame is left to the reader thread when more than this many other requests of its
-/// connection await answers and answers are flowing ([`ConnInner::write_pipelined`]).
-const DEFER_BEHIND: usize = 4;
-
-/// Answers are flowing when the reader last read less than this long ago. In a steady stream, more
-/// than [`DEFER_BEHIND`] answers awaited means answers come more often than every quarter of their
-/// latency (Little's law), so a frame left to the reader waits less than a quarter of its own round
-/// trip; this gate keeps a frame from waiting for answers that stopped or only come in rare bursts.
-/// 1 ms let a third of the frames of 1,000 async sends in flight go out one by one (their reads come
-/// in batches up to a few milliseconds apart); 5 ms batches nearly all of them.
-const ANSWERS_FLOWING: Duration = Duration::from_millis(5);
-
-/// A writer thread with nothing to write for this long ends.
-const WRITER_IDLE: Duration = Duration::from_secs(1);
+use crate::transport::{Dialer, ReadHalf};
+use crate::writer::{WriteOwner, Writer};
 
 /// Tables (pending requests) above this capacity are shrunk by the timer when mostly empty.
 const SHRINK_ABOVE: usize = 1024;
@@ -144,17 +35,22 @@ const SHRINK_ABOVE: usize = 1024;
 #[cfg(test)]
 type FaultHook = Box<dyn Fn(&ConnInner) + Send + Sync>;
 
+/// Whether a connection takes requests: the one place its liveness is decided.
+enum ConnState {
+    /// Live, with its pending requests by opaque.
+    Open(HashMap<i32, Arc<Slot>>),
+    /// Dead, and why: nothing registers any more.
+    Dead(String),
+}
+
 /// The shared state of one connection.
 pub(crate) struct ConnInner {
     pub(crate) addr: String,
-    stream: Transport,
-    write: Mutex<WriteState>,
-    /// The reader thread writes what pipelining callers left (plain TCP; not over TLS).
-    reader_flushes: bool,
-    writer_cv: Condvar,
-    pending: Mutex<HashMap<i32, Arc<Slot>>>,
+    writer: Writer,
+    state: Mutex<ConnState>,
+    /// `state` is `Dead`: a lock-free copy for the hot checks (the pool's, the writer thread's), written
+    /// only under the `state` lock, right after the state turned `Dead`.
     dead: AtomicBool,
-    dead_reason: Mutex<Option<String>>,
     /// The server answered GO_AWAY (it is shutting down): new requests go to a new connection; this one
     /// keeps its pending requests until they end (the client retires it).
     going_away: AtomicBool,
@@ -164,12 +60,9 @@ pub(crate) struct ConnInner {
     used: AtomicBool,
     /// When the timer last found the connection used.
     last_seen_used: Mutex<Instant>,
-    created: Instant,
-    /// When the reader last read, in microseconds since `created` ([`ConnInner::answers_flowing`]).
-    last_read_us: AtomicU64,
     reader: Mutex<Option<JoinHandle<()>>>,
-    /// Fault injection for tests: runs between a request's liveness check and its registration, where a
-    /// poisoning by the reader thread would otherwise race with the send.
+    /// Fault injection for tests: runs just before a request is registered, where a poisoning by the
+    /// reader thread could race with the send.
     #[cfg(test)]
     before_register: Mutex<Option<FaultHook>>,
 }
@@ -218,20 +111,14 @@ impl ConnInner {
         let tls = stream.is_tls();
         let conn = Arc::new(ConnInner {
             addr: addr.to_owned(),
-            stream,
-            write: Mutex::new(WriteState::default()),
-            reader_flushes: !tls,
-            writer_cv: Condvar::new(),
-            pending: Mutex::new(HashMap::new()),
+            writer: Writer::new(addr, stream),
+            state: Mutex::new(ConnState::Open(HashMap::new())),
             dead: AtomicBool::new(false),
-            dead_reason: Mutex::new(None),
             going_away: AtomicBool::new(false),
             in_flight,
             handlers,
             used: AtomicBool::new(false),
             last_seen_used: Mutex::new(Instant::now()),
-            created: Instant::now(),
-            last_read_us: AtomicU64::new(0),
             reader: Mutex::new(None),
             #[cfg(test)]
             before_register: Mutex::new(None),
@@ -260,14 +147,14 @@ impl ConnInner {
         !self.is_dead() && !self.is_going_away()
     }
 
-    /// The error of a request the dead connection never wrote (nothing was sent: a retry cannot
-    /// duplicate it), after completing its slot with it.
-    fn not_written(&self, cmd: &RemotingCommand, slot: Option<&Arc<Slot>>) -> RemotingError {
-        let reason = self
-            .dead_reason
-            .lock()
-            .clone()
-            .unwrap_or_else(|| "closed".into());
+    /// The error of a request the dead connection (dead for `reason`) never wrote (nothing was sent: a
+    /// retry cannot duplicate it), after completing its slot with it.
+    fn not_written(
+        &self,
+        cmd: &RemotingCommand,
+        slot: Option<&Arc<Slot>>,
+        reason: &str,
+    ) -> RemotingError {
         let e = RemotingError::Connect {
             addr: self.addr.clone(),
             reason: format!(
@@ -305,7 +192,10 @@ impl ConnInner {
     }
 
     pub(crate) fn pending_len(&self) -> usize {
-        self.pending.lock().len()
+        match &*self.state.lock() {
+            ConnState::Open(pending) => pending.len(),
+            ConnState::Dead(_) => 0,
+        }
     }
 
     /// Completes `slot` with `result` and releases its permit, once.
@@ -315,17 +205,17 @@ impl ConnInner {
 
     /// Gives up on a pending request (timeout or dropped handle).
     pub(crate) fn abandon_pending(&self, opaque: i32, slot: &Arc<Slot>, err: RemotingError) {
-        let mut pending = self.pending.lock();
-        if pending.get(&opaque).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+        if let ConnState::Open(pending) = &mut *self.state.lock()
+            && pending.get(&opaque).is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
             pending.remove(&opaque);
         }
-        drop(pending);
         self.finish(slot, Err(err));
     }
 
     /// Registers `slot` under `cmd.opaque` (when given) and writes the frame: at once, or, when
     /// `pipelined` (its caller does not wait for the answer), possibly later with others
-    /// ([`ConnInner::write_pipelined`]).
+    /// ([`Writer::write_pipelined`]).
     pub(crate) fn send(
         &self,
         cmd: &RemotingCommand,
@@ -333,223 +223,37 @@ impl ConnInner {
         pipelined: bool,
     ) -> Result<(), RemotingError> {
         // Every failure completes the slot, so no waiter or callback is ever left hanging.
-        if self.is_dead() {
-            return Err(self.not_written(cmd, slot));
-        }
         #[cfg(test)]
         if let Some(hook) = self.before_register.lock().as_ref() {
             hook(self);
         }
         let mut awaited = 0;
-        if let Some(slot) = slot {
-            {
-                let mut pending = self.pending.lock();
-                pending.insert(cmd.opaque, slot.clone());
-                awaited = pending.len();
-            }
-            // A poisoning that ran between the check above and the insert would have missed this entry.
-            if self.is_dead() {
-                self.pending.lock().remove(&cmd.opaque);
-                return Err(self.not_written(cmd, slot.into()));
+        {
+            let mut state = self.state.lock();
+            match &mut *state {
+                ConnState::Open(pending) => {
+                    if let Some(slot) = slot {
+                        pending.insert(cmd.opaque, slot.clone());
+                        awaited = pending.len();
+                    }
+                }
+                ConnState::Dead(reason) => {
+                    let reason = reason.clone();
+                    drop(state);
+                    return Err(self.not_written(cmd, slot, &reason));
+                }
             }
         }
         self.touch();
         let result = if pipelined {
-            self.write_pipelined(cmd, awaited)
+            self.writer.write_pipelined(cmd, awaited, self)
         } else {
-            self.write_frame(cmd)
+            self.writer.write_frame(cmd, self)
         };
         if let (Err(e), Some(slot)) = (&result, slot) {
             self.abandon_pending(cmd.opaque, slot, e.clone());
         }
         result
-    }
-
-    /// Appends the frame to the shared buffer; the first writer to find no flush in progress writes
-    /// everything buffered (its own frame and those appended meanwhile), so concurrent callers share
-    /// syscalls instead of queueing on the socket. The header is encoded before the lock is taken; a long
-    /// body is not copied at all but written from its own buffer.
-    fn write_frame(&self, cmd: &RemotingCommand) -> Result<(), RemotingError> {
-        let mut st = self.append(cmd)?;
-        if st.flushing {
-            return Ok(());
-        }
-        st.flushing = true;
-        self.flush(st)
-    }
-
-    /// Appends the frame of a pipelined request (one whose caller does not wait for it; `awaited`
-    /// requests of the connection, its own included, await answers) and leaves its write to the write
-    /// in progress, or to the reader thread, which writes what is pending before it next waits for the
-    /// socket ([`ConnInner::reader_flush`]): when the reader is awake, or when more than
-    /// [`DEFER_BEHIND`] other answers are awaited and the reader read less than [`ANSWERS_FLOWING`]
-    /// ago, so the next answer that wakes it is due soon. A pipelining caller then
-    /// pays a buffer append instead of a syscall, and frames leave in batches, as from a raw sender.
-    /// Otherwise (answers slow or rare: a frame must not wait for them) the caller writes, as
-    /// [`ConnInner::write_frame`] does. Over TLS the caller always writes (that reader never writes).
-    /// Should no answer come after all, the timer writes what is left ([`ConnInner::flush_stale`]).
-    fn write_pipelined(&self, cmd: &RemotingCommand, awaited: usize) -> Result<(), RemotingError> {
-        let mut st = self.append(cmd)?;
-        if st.flushing
-            || (self.reader_flushes
-                && (st.reader_awake || (awaited > DEFER_BEHIND && self.answers_flowing())))
-        {
-            return Ok(());
-        }
-        st.flushing = true;
-        self.flush(st)
-    }
-
-    /// Whether the reader read less than [`ANSWERS_FLOWING`] ago.
-    fn answers_flowing(&self) -> bool {
-        // 0: nothing read yet (the reader starts after `created`).
-        let last = self.last_read_us.load(Ordering::Relaxed);
-        last != 0
-            && (self.created.elapsed().as_micros() as u64).saturating_sub(last)
-                < ANSWERS_FLOWING.as_micros() as u64
-    }
-
-    /// The reader thread, after a read: it flushes before it reads again.
-    fn on_read(&self) {
-        let at = (self.created.elapsed().as_micros() as u64).max(1);
-        self.last_read_us.store(at, Ordering::Relaxed);
-        self.write.lock().reader_awake = true;
-    }
-
-    /// The reader thread, before it reads again: from now on callers write their frames themselves; what
-    /// they left pending is written now, without blocking (a reader blocked on a full socket could not
-    /// read the answers a server may be waiting to send before it reads again). What the socket does not
-    /// take at once goes to the connection's writer thread. Plain TCP only.
-    fn reader_flush(self: &Arc<Self>) {
-        let mut st = self.write.lock();
-        st.reader_awake = false;
-        if st.flushing || st.pending.is_empty() {
-            return;
-        }
-        st.flushing = true;
-        if let Ok(Some(st)) = self.drain(st, |out| out.try_write_to(&self.stream)) {
-            // The socket is full: the writer thread writes the rest.
-            self.wake_writer(st);
-        }
-    }
-
-    /// The timer, each tick: frames pending through two ticks with no write in between were left for a
-    /// reader that no answer woke (every awaited request timed out, or a race with its last flush): they
-    /// go to the writer thread.
-    pub(crate) fn flush_stale(self: &Arc<Self>) {
-        let mut st = self.write.lock();
-        if st.flushing || st.pending.is_empty() || self.is_dead() {
-            st.stale = false;
-        } else if st.stale {
-            st.stale = false;
-            self.wake_writer(st);
-        } else {
-            st.stale = true;
-        }
-    }
-
-    /// Asks the connection's writer thread (started on first use) to write what is pending; it may
-    /// block where the reader thread must not.
-    fn wake_writer(self: &Arc<Self>, mut st: MutexGuard<'_, WriteState>) {
-        if st.wake {
-            return;
-        }
-        st.wake = true;
-        if st.writer.is_some() {
-            self.writer_cv.notify_one();
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        match std::thread::Builder::new()
-            .name(format!("rmq-writer-{}", self.addr))
-            .spawn(move || writer_loop(weak))
-        {
-            Ok(handle) => st.writer = Some(handle),
-            Err(e) => {
-                st.wake = false;
-                drop(st);
-                self.poison(&format!("cannot start a writer thread: {e}"));
-            }
-        }
-    }
-
-    /// Encodes `cmd`'s header outside the lock, then appends the frame; returns the write state, locked.
-    fn append(&self, cmd: &RemotingCommand) -> Result<MutexGuard<'_, WriteState>, RemotingError> {
-        HEADER_SCRATCH.with(|scratch| {
-            let mut header = scratch.borrow_mut();
-            header.clear();
-            cmd.encode_header(&mut header)?;
-            let mut st = self.write.lock();
-            st.pending.buf.extend_from_slice(&header);
-            if cmd.body.len() >= COPY_BODY_BELOW {
-                let at = st.pending.buf.len();
-                st.pending.bodies.push((at, cmd.body.clone()));
-            } else {
-                st.pending.buf.extend_from_slice(&cmd.body);
-            }
-            Ok(st)
-        })
-    }
-
-    /// Writes until nothing is pending; the caller has set `flushing` under the lock it hands over.
-    /// A failed write poisons the connection.
-    fn flush<'a>(&'a self, st: MutexGuard<'a, WriteState>) -> Result<(), RemotingError> {
-        self.drain(st, |out| out.write_to(&self.stream).map(|()| None))
-            .map(|_| ())
-    }
-
-    /// Writes what is pending with `write` until nothing is (`Ok(None)`), each round outside the lock
-    /// (frames appended meanwhile go in the next round); the caller has set `flushing` under the lock it
-    /// hands over. When `write` leaves a rest (a full socket), the rest goes back in front of what was
-    /// appended meanwhile, `flushing` is cleared and the lock is handed back (`Ok(Some)`). A failed write
-    /// poisons the connection.
-    fn drain<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, WriteState>,
-        write: impl Fn(&Pending) -> std::io::Result<Option<Pending>>,
-    ) -> Result<Option<MutexGuard<'a, WriteState>>, RemotingError> {
-        let mut out = Pending::default();
-        loop {
-            std::mem::swap(&mut out, &mut st.pending);
-            st.stale = false;
-            drop(st);
-            let r = write(&out);
-            out.clear();
-            st = self.write.lock();
-            match r {
-                Err(e) => {
-                    st.flushing = false;
-                    st.pending.clear();
-                    drop(st);
-                    let reason = if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) {
-                        "write made no progress within the write timeout: the server does not read"
-                            .to_owned()
-                    } else {
-                        format!("write failed: {e}")
-                    };
-                    self.poison(&reason);
-                    return Err(lost(&self.addr, reason));
-                }
-                Ok(Some(rest)) => {
-                    let appended = std::mem::replace(&mut st.pending, rest);
-                    st.pending.append(appended);
-                    st.flushing = false;
-                    return Ok(Some(st));
-                }
-                Ok(None) if st.pending.is_empty() => {
-                    st.flushing = false;
-                    // Keep the larger allocation for the next round.
-                    if out.buf.capacity() > st.pending.buf.capacity() {
-                        std::mem::swap(&mut out, &mut st.pending);
-                    }
-                    return Ok(None);
-                }
-                Ok(None) => {}
-            }
-        }
     }
 
     /// Marks the connection dead, closes the socket and fails every pending request at once.
@@ -559,17 +263,18 @@ impl ConnInner {
 
     /// Like [`ConnInner::poison`], failing pending requests with `make(addr)`.
     pub(crate) fn fail_all(&self, reason: &str, make: impl Fn(&str) -> RemotingError) {
-        if self.dead.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        *self.dead_reason.lock() = Some(reason.to_owned());
-        self.stream.shutdown();
-        {
-            // Under the write lock, so a writer thread between its liveness check and its wait sees it.
-            let _st = self.write.lock();
-            self.writer_cv.notify_all();
-        }
-        let drained: Vec<Arc<Slot>> = self.pending.lock().drain().map(|(_, s)| s).collect();
+        let pending = {
+            let mut state = self.state.lock();
+            let ConnState::Open(pending) = &mut *state else {
+                return;
+            };
+            let pending = std::mem::take(pending);
+            *state = ConnState::Dead(reason.to_owned());
+            self.dead.store(true, Ordering::Release);
+            pending
+        };
+        self.writer.close();
+        let drained: Vec<Arc<Slot>> = pending.into_values().collect();
         if !drained.is_empty() {
             warn!(addr = %self.addr, reason, failed = drained.len(), "connection lost with requests pending");
         }
@@ -581,7 +286,10 @@ impl ConnInner {
     /// Fails pending requests whose deadline has passed.
     pub(crate) fn sweep(&self, now: Instant) {
         let expired: Vec<(i32, Arc<Slot>)> = {
-            let mut pending = self.pending.lock();
+            let mut state = self.state.lock();
+            let ConnState::Open(pending) = &mut *state else {
+                return;
+            };
             let ids: Vec<i32> = pending
                 .iter()
                 .filter(|(_, s)| s.deadline <= now)
@@ -608,10 +316,15 @@ impl ConnInner {
         }
     }
 
+    /// The timer's flush of frames left behind ([`Writer::flush_stale`]).
+    pub(crate) fn flush_stale(self: &Arc<Self>) {
+        self.writer.flush_stale(self);
+    }
+
     /// Joins the reader thread and the writer thread, if one runs (after the connection is dead).
     pub(crate) fn join(&self) {
         let reader = self.reader.lock().take();
-        let writer = self.write.lock().writer.take();
+        let writer = self.writer.take_thread();
         for h in [reader, writer].into_iter().flatten() {
             if h.thread().id() != std::thread::current().id() {
                 let _ = h.join();
@@ -627,7 +340,10 @@ impl ConnInner {
                 debug!(addr = %self.addr, "the server said GO_AWAY; new requests will use a new connection");
                 self.going_away.store(true, Ordering::Release);
             }
-            let slot = self.pending.lock().remove(&cmd.opaque);
+            let slot = match &mut *self.state.lock() {
+                ConnState::Open(pending) => pending.remove(&cmd.opaque),
+                ConnState::Dead(_) => None,
+            };
             match slot {
                 Some(slot) => self.finish(&slot, Ok(cmd)),
                 None => {
@@ -662,43 +378,10 @@ impl ConnInner {
             resp.mark_response();
             resp.serialize_type = ty;
             // Over plain TCP the answer waits for the reader's flush, which never blocks.
-            if let Err(e) = self.write_pipelined(&resp, 0) {
+            if let Err(e) = self.writer.write_pipelined(&resp, 0, self) {
                 debug!(addr = %self.addr, error = %e, "cannot answer a server request");
             }
         }
-    }
-}
-
-/// A connection's writer thread ([`ConnInner::wake_writer`]): writes what is pending each time it is
-/// woken. Ends when the connection dies or is dropped, or after [`WRITER_IDLE`] without work (the next
-/// deferred write starts a new one).
-fn writer_loop(conn: Weak<ConnInner>) {
-    loop {
-        let Some(c) = conn.upgrade() else { return };
-        let mut st = c.write.lock();
-        loop {
-            // Checked under the write lock, which `fail_all` takes to notify: no wake-up is missed.
-            if c.is_dead() {
-                st.writer = None;
-                return;
-            }
-            if st.wake {
-                break;
-            }
-            let idle = c.writer_cv.wait_for(&mut st, WRITER_IDLE).timed_out();
-            if idle && !st.wake {
-                // Detach: the handle is dropped here, not joined (`join` skips the current thread).
-                st.writer = None;
-                return;
-            }
-        }
-        st.wake = false;
-        if st.flushing || st.pending.is_empty() {
-            continue;
-        }
-        st.flushing = true;
-        // A failure poisons the connection; the next round sees it dead and ends.
-        let _ = c.flush(st);
     }
 }
 
@@ -727,7 +410,7 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tl
                 }
             }
             if flushes {
-                c.reader_flush();
+                c.writer.reader_flush(&c);
             }
         }
         match stream.read(&mut chunk) {
@@ -745,7 +428,7 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tl
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 if flushes && let Some(c) = conn.upgrade() {
-                    c.on_read();
+                    c.writer.on_read();
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -756,6 +439,20 @@ fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tl
                 return;
             }
         }
+    }
+}
+
+impl WriteOwner for ConnInner {
+    fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    fn is_dead(&self) -> bool {
+        ConnInner::is_dead(self)
+    }
+
+    fn write_failed(&self, reason: &str) {
+        self.poison(reason);
     }
 }
 
@@ -804,7 +501,10 @@ mod tests {
         let (_listener, conn, _) = live_connection();
         let far = Instant::now() + Duration::from_secs(60);
         {
-            let mut p = conn.pending.lock();
+            let mut state = conn.state.lock();
+            let ConnState::Open(p) = &mut *state else {
+                unreachable!()
+            };
             for i in 0..20_000 {
                 p.insert(
                     i,
@@ -814,7 +514,10 @@ mod tests {
             p.retain(|k, _| *k < 10);
         }
         conn.sweep(Instant::now());
-        let p = conn.pending.lock();
+        let state = conn.state.lock();
+        let ConnState::Open(p) = &*state else {
+            unreachable!()
+        };
         assert_eq!(p.len(), 10);
         assert!(p.capacity() <= SHRINK_ABOVE, "{}", p.capacity());
     }
@@ -850,10 +553,11 @@ mod tests {
         conn.join();
     }
 
-    /// The race: the reader thread poisons the connection after `send` checked it was alive and before
-    /// the request is registered, so the poisoning's sweep of pending requests misses it. Made to happen
-    /// through the fault-injection hook; the request must still complete at once, as not sent (it used to
-    /// stay pending until its timeout, its callback unrun and its permit held).
+    /// The race: the reader thread poisons the connection just before the request is registered (once,
+    /// after `send` had checked it alive, so the poisoning's sweep of pending requests missed it: the
+    /// request stayed pending until its timeout, its callback unrun and its permit held). Made to happen
+    /// through the fault-injection hook; the request must complete at once, as not sent. With the state
+    /// one value under one lock, the check and the registration are one step.
     #[test]
     fn a_poisoning_between_the_check_and_the_registration_completes_the_request() {
         let (_listener, conn, in_flight) = live_connection();

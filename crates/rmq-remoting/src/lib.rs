@@ -42,6 +42,7 @@ mod handler;
 mod time;
 mod tls;
 mod transport;
+mod writer;
 
 pub use client::{RemotingClient, RemotingConfig, RpcHook};
 pub use completion::{Callback, ResponseFuture};
