@@ -40,11 +40,6 @@ enum Patience {
 /// Cached routes older than this and unused are dropped by the refresh.
 const ROUTE_IDLE_EXPIRY: Duration = Duration::from_secs(600);
 
-/// A route fetched less than this long ago is not renewed again for a failure at a broker address it
-/// names: the name server still lists that address (a broker that died and has not expired from it yet),
-/// and asking again on every failed send would flood the name servers.
-const RENEW_MIN_AGE: Duration = Duration::from_millis(500);
-
 /// The route cache and the name servers behind it.
 #[derive(Debug)]
 pub(crate) struct Routes {
@@ -196,10 +191,16 @@ impl Routes {
     }
 
     /// The connection to `failed` (an address `topic`'s route names) was refused, lost or told to go
-    /// away: marks it suspect and, unless another sender did so meanwhile or the route is fresh,
-    /// fetches `topic`'s route again at once from the other endpoints, within `deadline` (one round: no
-    /// waiting for endpoints that are down). A failed renewal keeps the route as it was; it is not an
-    /// error of the send that asked for it.
+    /// away. When `failed` is a proxy (one of the endpoints, or an address two brokers of the route
+    /// share), marks it suspect and, unless another sender did so meanwhile, fetches `topic`'s route
+    /// again at once from the other endpoints, within `deadline` (one round: no waiting for endpoints
+    /// that are down); the others answer with their own address, so this happens once per dead proxy.
+    /// A failed renewal keeps the route as it was; it is not an error of the send that asked for it.
+    ///
+    /// A real broker's address is left to broker health and the periodic refresh: the name server drops
+    /// a broker whose connection closed, and a route renewed then would lose the broker until the next
+    /// refresh after it came back, where the kept route lets its breaker bring it back within a second
+    /// or so of its return (`crates/rmq-it/tests/failover.rs`).
     pub(crate) fn renew(
         &self,
         remoting: &RemotingClient,
@@ -207,6 +208,9 @@ impl Routes {
         failed: &str,
         deadline: Instant,
     ) {
+        if !self.is_endpoint(failed) && !self.shared_by_brokers(topic, failed) {
+            return;
+        }
         self.mark_suspect(failed, Instant::now());
         let lock = self
             .fetching
@@ -227,13 +231,7 @@ impl Routes {
                 .iter()
                 .any(|b| b.broker_addrs.values().any(|a| a == failed))
         });
-        // A route that names a dead endpoint (a proxy) is always renewed: the other endpoints answer
-        // with their own address, so this happens once. A dead broker the name server still lists is
-        // asked about at most every RENEW_MIN_AGE.
-        let fresh = mapping
-            .route_age(topic, Instant::now())
-            .is_some_and(|age| age < RENEW_MIN_AGE);
-        if !names_failed || (fresh && !self.is_endpoint(failed)) {
+        if !names_failed {
             return;
         }
         match self.fetch_and_store(remoting, topic, deadline, Patience::OneRound) {
@@ -246,6 +244,18 @@ impl Routes {
     /// that answered (a proxy's remoting port acts as name server and broker at once).
     pub(crate) fn behind_proxy(&self) -> bool {
         self.behind_proxy.load(Ordering::Relaxed)
+    }
+
+    /// Whether two brokers of `topic`'s route are at `addr`: only a proxy stands for several brokers
+    /// (it may advertise another address than the one it was given by).
+    fn shared_by_brokers(&self, topic: &str, addr: &str) -> bool {
+        self.router.mapping().route(topic).is_some_and(|r| {
+            r.broker_datas
+                .iter()
+                .filter(|b| b.broker_addrs.values().any(|a| a == addr))
+                .count()
+                >= 2
+        })
     }
 
     /// Whether `addr` is one of the name-server endpoints (a proxy, when a route names it).
