@@ -122,26 +122,40 @@ impl Routes {
         if self.has_queues(topic, Instant::now()) {
             return Ok(());
         }
+        self.single_flight(topic, deadline, || {
+            if self.has_queues(topic, Instant::now()) {
+                return Ok(());
+            }
+            self.fetch_and_store(remoting, topic, deadline, Patience::UntilDeadline)
+        })
+        .unwrap_or_else(|| {
+            Err(not_found(
+                topic,
+                "the send's deadline passed waiting for the route",
+            ))
+        })
+    }
+
+    /// Runs `fetch` as `topic`'s one fetch at a time: waits (until `deadline`; `None` if it passed) for a
+    /// fetch of the topic in progress, and removes the topic's lock when it ends, however it ends.
+    fn single_flight<R>(
+        &self,
+        topic: &str,
+        deadline: Instant,
+        fetch: impl FnOnce() -> R,
+    ) -> Option<R> {
         let lock = self
             .fetching
             .lock()
             .entry(topic.to_owned())
             .or_default()
             .clone();
-        let Some(_held) = lock.try_lock_until(deadline) else {
-            return Err(not_found(
-                topic,
-                "the send's deadline passed waiting for the route",
-            ));
-        };
+        let _held = lock.try_lock_until(deadline)?;
         let _guard = FetchingGuard {
             routes: self,
             topic,
         };
-        if self.has_queues(topic, Instant::now()) {
-            return Ok(());
-        }
-        self.fetch_and_store(remoting, topic, deadline, Patience::UntilDeadline)
+        Some(fetch())
     }
 
     /// Fetches `topic`'s route (or TBW102's when the topic does not exist yet) and caches it. Brokers
@@ -212,32 +226,23 @@ impl Routes {
             return;
         }
         self.mark_suspect(failed, Instant::now());
-        let lock = self
-            .fetching
-            .lock()
-            .entry(topic.to_owned())
-            .or_default()
-            .clone();
-        let Some(_held) = lock.try_lock_until(deadline) else {
-            return;
-        };
-        let _guard = FetchingGuard {
-            routes: self,
-            topic,
-        };
-        let mapping = self.router.mapping();
-        let names_failed = mapping.route(topic).is_some_and(|r| {
-            r.broker_datas
-                .iter()
-                .any(|b| b.broker_addrs.values().any(|a| a == failed))
+        self.single_flight(topic, deadline, || {
+            // Another sender renewed it meanwhile: the route no longer names the failed address.
+            let names_failed = self.router.mapping().route(topic).is_some_and(|r| {
+                r.broker_datas
+                    .iter()
+                    .any(|b| b.broker_addrs.values().any(|a| a == failed))
+            });
+            if !names_failed {
+                return;
+            }
+            match self.fetch_and_store(remoting, topic, deadline, Patience::OneRound) {
+                Ok(()) => debug!(topic, failed, "route renewed after a connection failure"),
+                Err(e) => {
+                    debug!(topic, failed, error = %e, "route renewal failed; keeping the route")
+                }
+            }
         });
-        if !names_failed {
-            return;
-        }
-        match self.fetch_and_store(remoting, topic, deadline, Patience::OneRound) {
-            Ok(()) => debug!(topic, failed, "route renewed after a connection failure"),
-            Err(e) => debug!(topic, failed, error = %e, "route renewal failed; keeping the route"),
-        }
     }
 
     /// Whether a route so far came from a RocketMQ 5 proxy: every broker it names is at the endpoint

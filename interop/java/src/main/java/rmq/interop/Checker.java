@@ -68,6 +68,11 @@ public final class Checker {
             case "reply":
                 reply(namesrv, topic, Integer.parseInt(opts.getOrDefault("seconds", "60")));
                 break;
+            case "stream":
+                stream(namesrv, topic, Integer.parseInt(opts.getOrDefault("threads", "4")),
+                    Integer.parseInt(opts.getOrDefault("seconds", "30")),
+                    Integer.parseInt(opts.getOrDefault("rate", "800")));
+                break;
             case "bench":
                 bench(namesrv, topic, opts.getOrDefault("mode", "sync"),
                     Integer.parseInt(opts.getOrDefault("threads", "1")),
@@ -86,6 +91,7 @@ public final class Checker {
         System.err.println("checker: " + why);
         System.err.println("usage: read --namesrv ADDR --topic T [--inline-max BYTES] [--access-key AK --secret-key SK] [--namespace NS]");
         System.err.println("       send --namesrv ADDR --topic T [--count N] [--size BYTES] [--keys PREFIX] [--tags TAG] [--group G]");
+        System.err.println("       stream --namesrv ADDR[;ADDR] --topic T [--threads N] [--seconds S] [--rate PER_SECOND]");
         System.exit(2);
     }
 
@@ -318,6 +324,76 @@ public final class Checker {
             o.put("max_ms", lat[count - 1] / 1e6);
             o.put("failed", failed.get());
             o.put("cpu_s", cpu);
+            System.out.println(toJson(o));
+        } finally {
+            producer.shutdown();
+        }
+    }
+
+    /**
+     * Paced synchronous sends from `threads` threads for `seconds` (`rate` in all), for failover figures:
+     * prints "using ADDR" on stderr once the topic's broker address is known (the address a proxy test
+     * takes down), then one JSON line: sends, successes, failures and the longest time with no successful
+     * send after the first second.
+     */
+    private static void stream(String namesrv, String topic, int threads, int seconds, int rate) throws Exception {
+        DefaultMQProducer producer = new DefaultMQProducer("rmq_stream_java");
+        producer.setNamesrvAddr(namesrv);
+        producer.setInstanceName("rmq_stream_" + System.nanoTime());
+        producer.start();
+        try {
+            producer.send(new Message(topic, "warm".getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            String broker = producer.fetchPublishMessageQueues(topic).get(0).getBrokerName();
+            System.err.println("using " + producer.getDefaultMQProducerImpl().getMqClientFactory()
+                .findBrokerAddressInPublish(broker));
+            System.err.flush();
+            java.util.concurrent.ConcurrentLinkedQueue<Long> okAt = new java.util.concurrent.ConcurrentLinkedQueue<>();
+            java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
+            long t0 = System.nanoTime();
+            long end = t0 + seconds * 1_000_000_000L;
+            long per = threads * 1_000_000_000L / Math.max(1, rate);
+            Thread[] ts = new Thread[threads];
+            for (int t = 0; t < threads; t++) {
+                ts[t] = new Thread(() -> {
+                    long next = System.nanoTime();
+                    while (System.nanoTime() < end) {
+                        sent.incrementAndGet();
+                        try {
+                            producer.send(new Message(topic, "stream".getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+                            okAt.add((System.nanoTime() - t0) / 1_000_000L);
+                        } catch (Exception e) {
+                            failed.incrementAndGet();
+                        }
+                        next += per;
+                        long wait = next - System.nanoTime();
+                        if (wait > 0) {
+                            java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                        }
+                    }
+                });
+                ts[t].start();
+            }
+            for (Thread t : ts) {
+                t.join();
+            }
+            long last = (System.nanoTime() - t0) / 1_000_000L;
+            long[] at = okAt.stream().mapToLong(Long::longValue).sorted().toArray();
+            long prev = 1000;
+            long longest = 0;
+            for (long a : at) {
+                if (a >= 1000) {
+                    longest = Math.max(longest, a - prev);
+                    prev = a;
+                }
+            }
+            longest = Math.max(longest, last - prev);
+            Map<String, Object> o = new TreeMap<>();
+            o.put("client", "java");
+            o.put("sent", sent.get());
+            o.put("ok", at.length);
+            o.put("failed", failed.get());
+            o.put("longest_no_success_s", longest / 1000.0);
             System.out.println(toJson(o));
         } finally {
             producer.shutdown();
