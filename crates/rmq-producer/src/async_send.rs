@@ -52,8 +52,9 @@ impl Outcome {
         })
     }
 
-    /// Delivers `result` once. Returns false when the callback panicked (caught and logged).
-    fn complete(&self, result: Result<SendResult, ProducerError>) -> bool {
+    /// Delivers `result` once; `open`: the send still holds its place in the in-flight table (given back
+    /// after this returns). Returns false when the callback panicked (caught and logged).
+    fn complete(&self, result: Result<SendResult, ProducerError>, open: bool) -> bool {
         let mut st = self.state.lock();
         if st.done {
             return true;
@@ -61,7 +62,7 @@ impl Outcome {
         st.done = true;
         if let Some(cb) = st.callback.take() {
             drop(st);
-            let _in_callback = InCallback::enter();
+            let _in_callback = open.then(InCallback::enter);
             return rmq_remoting::run_user_code("send callback", || cb(result)).is_some();
         }
         st.result = Some(result);
@@ -76,8 +77,8 @@ impl Outcome {
 }
 
 thread_local! {
-    /// Send callbacks running on this thread (a callback may send again, and its send's callback may run
-    /// at once on the same thread).
+    /// Send callbacks running on this thread whose sends are still open in the in-flight table (a
+    /// callback may send again, and its send's callback may run at once on the same thread).
     static CALLBACKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -253,7 +254,7 @@ pub(crate) fn start(
             step(core, send, Thread::NonBlocking, now);
         }
         Err(e) => {
-            if !outcome.complete(Err(refused(core, Mode::Answered, e))) {
+            if !outcome.complete(Err(refused(core, Mode::Answered, e)), false) {
                 core.counters().record_callback_panic();
             }
         }
@@ -275,12 +276,12 @@ fn routing_key(message: &Message, strategy: RoutingStrategy) -> Cow<'static, Mes
 fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
     let blocking_ok = thread == Thread::Worker;
     match send.job.plan(core, now) {
-        Plan::Fetch(timeout) if blocking_ok => {
-            send.job.fetch_route(core, timeout);
+        Plan::Fetch(fetch) if blocking_ok => {
+            send.job.fetch_route(core, fetch);
             step(core, send, thread, Instant::now());
         }
-        Plan::Fetch(timeout) => hand_off(core, send, move |c, mut send| {
-            send.job.fetch_route(c, timeout);
+        Plan::Fetch(fetch) => hand_off(core, send, move |c, mut send| {
+            send.job.fetch_route(c, fetch);
             step(c, send, Thread::Worker, Instant::now());
         }),
         Plan::Attempt(a)
@@ -307,7 +308,7 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
                 .and_then(|r| r.ok_or(ProducerError::State("no result for an async send")));
             // The outcome is delivered before the place is given back, so a flush that returns empty
             // means every outcome has been delivered.
-            if !outcome.complete(r) {
+            if !outcome.complete(r, true) {
                 core.counters().record_callback_panic();
             }
             core.in_flight().release(ticket);

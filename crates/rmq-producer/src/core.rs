@@ -53,6 +53,8 @@ pub(crate) struct Core {
     tracer: Option<Tracer>,
     workers: Workers,
     jobs: JobQueue,
+    /// Set when a shutdown has finished (its threads joined).
+    stopped: (parking_lot::Mutex<bool>, parking_lot::Condvar),
 }
 
 impl Core {
@@ -117,6 +119,7 @@ impl Core {
             tracer: config.trace.then(|| Tracer::new(&config.trace_topic)),
             workers: Workers::default(),
             jobs: JobQueue::default(),
+            stopped: Default::default(),
             state: AtomicU8::new(CREATED),
             remoting,
             client_id,
@@ -217,6 +220,22 @@ impl Core {
     /// → STOPPED. False when it was stopped already.
     pub(crate) fn mark_stopped(&self) -> bool {
         self.state.swap(STOPPED, Ordering::AcqRel) != STOPPED
+    }
+
+    /// A shutdown has finished.
+    pub(crate) fn set_stopped(&self) {
+        *self.stopped.0.lock() = true;
+        self.stopped.1.notify_all();
+    }
+
+    /// Waits until a shutdown has finished, or `deadline`.
+    pub(crate) fn wait_stopped(&self, deadline: Instant) {
+        let mut done = self.stopped.0.lock();
+        while !*done {
+            if self.stopped.1.wait_until(&mut done, deadline).timed_out() {
+                return;
+            }
+        }
     }
 
     pub(crate) fn is_running(&self) -> bool {

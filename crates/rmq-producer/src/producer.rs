@@ -74,6 +74,14 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
         t.stop();
     }
     if !core.mark_stopped() {
+        // Another call is shutting down (perhaps on a thread of its own, started from a callback): wait
+        // for it to finish, unless this call comes from a callback of a send that is still open.
+        if async_send::callbacks_running_here() == 0 {
+            let bound = drain
+                .saturating_add(core.config().mq_client_api_timeout)
+                .saturating_add(Duration::from_secs(5));
+            core.wait_stopped(rmq_remoting::deadline_after(Instant::now(), bound));
+        }
         return;
     }
     // Run from a send callback (the last handle dropped there): the callback's own send stays open until
@@ -109,6 +117,7 @@ fn stop(core: &Arc<Core>, drain: Duration, own: usize) {
     // Fails whatever is still pending; their callbacks complete the open sends with errors.
     core.remoting().shutdown();
     core.workers().stop_and_join();
+    core.set_stopped();
 }
 
 impl Producer {

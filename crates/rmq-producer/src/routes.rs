@@ -5,9 +5,10 @@
 //! override, and the broker addresses heartbeats and unregistering go to.
 //!
 //! Endpoints: the name-server list may name proxies, which answer route queries with their own address
-//! for every broker. An endpoint whose connection failed is *suspect*: fetches ask it last until a fetch
-//! from it succeeds again. Each producer starts at a random endpoint of the list (as Java's
-//! `namesrvIndex`), so a fleet of producers spreads over the proxies it is given.
+//! for every broker. An endpoint whose connection failed is *suspect* for [`SUSPECT_FOR`]: fetches ask it
+//! last, until a fetch from it succeeds or the time is up. Each producer starts at a random endpoint of
+//! the list (as Java's `namesrvIndex`), so a fleet of producers spreads over the proxies it is given; after
+//! a failover a producer stays with the endpoint that answered (as Java's does) until that one fails.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -37,6 +38,9 @@ enum Patience {
     OneRound,
 }
 
+/// How long an endpoint whose connection failed is asked last.
+const SUSPECT_FOR: Duration = Duration::from_secs(30);
+
 /// Cached routes older than this and unused are dropped by the refresh.
 const ROUTE_IDLE_EXPIRY: Duration = Duration::from_secs(600);
 
@@ -60,15 +64,23 @@ pub(crate) struct Routes {
     default_topic_queue_nums: i32,
 }
 
-/// Removes a topic's fetch lock when its fetch ends, however it ends.
+/// Removes a topic's fetch lock when its fetch ends, however it ends: only if it is still this fetch's
+/// lock (a waiter on it may have started the next fetch with a lock of its own meanwhile).
 struct FetchingGuard<'a> {
     routes: &'a Routes,
     topic: &'a str,
+    lock: &'a Arc<Mutex<()>>,
 }
 
 impl Drop for FetchingGuard<'_> {
     fn drop(&mut self) {
-        self.routes.fetching.lock().remove(self.topic);
+        let mut fetching = self.routes.fetching.lock();
+        if fetching
+            .get(self.topic)
+            .is_some_and(|l| Arc::ptr_eq(l, self.lock))
+        {
+            fetching.remove(self.topic);
+        }
     }
 }
 
@@ -154,6 +166,7 @@ impl Routes {
         let _guard = FetchingGuard {
             routes: self,
             topic,
+            lock: &lock,
         };
         Some(fetch())
     }
@@ -205,11 +218,12 @@ impl Routes {
     }
 
     /// The connection to `failed` (an address `topic`'s route names) was refused, lost or told to go
-    /// away. When `failed` is a proxy (one of the endpoints, or an address two brokers of the route
-    /// share), marks it suspect and, unless another sender did so meanwhile, fetches `topic`'s route
-    /// again at once from the other endpoints, within `deadline` (one round: no waiting for endpoints
-    /// that are down); the others answer with their own address, so this happens once per dead proxy.
-    /// A failed renewal keeps the route as it was; it is not an error of the send that asked for it.
+    /// away. When `failed` is a proxy ([`Routes::is_proxy`]), marks it suspect and, unless another
+    /// sender did so meanwhile, fetches `topic`'s route again at once from the other endpoints, within
+    /// `deadline` and `mq_client_api_timeout` (one round: no waiting for endpoints that are down); the
+    /// others answer with their own address, so a renewal that works happens once per dead proxy (while
+    /// every endpoint is down, each failed send tries one round, refused in microseconds). A failed
+    /// renewal keeps the route as it was; it is not an error of the send that asked for it.
     ///
     /// A real broker's address is left to broker health and the periodic refresh: the name server drops
     /// a broker whose connection closed, and a route renewed then would lose the broker until the next
@@ -222,10 +236,17 @@ impl Routes {
         failed: &str,
         deadline: Instant,
     ) {
-        if !self.is_endpoint(failed) && !self.shared_by_brokers(topic, failed) {
+        let is_proxy = self
+            .router
+            .mapping()
+            .route(topic)
+            .is_some_and(|r| self.is_proxy(&r, failed));
+        if !is_proxy {
             return;
         }
-        self.mark_suspect(failed, Instant::now());
+        let now = Instant::now();
+        self.mark_suspect(failed, now);
+        let deadline = deadline.min(now + self.api_timeout);
         self.single_flight(topic, deadline, || {
             // Another sender renewed it meanwhile: the route no longer names the failed address.
             let names_failed = self.router.mapping().route(topic).is_some_and(|r| {
@@ -245,22 +266,25 @@ impl Routes {
         });
     }
 
-    /// Whether a route so far came from a RocketMQ 5 proxy: every broker it names is at the endpoint
-    /// that answered (a proxy's remoting port acts as name server and broker at once).
+    /// Whether a route so far named a RocketMQ 5 proxy ([`Routes::is_proxy`]; a proxy's remoting port
+    /// acts as name server and broker at once).
     pub(crate) fn behind_proxy(&self) -> bool {
         self.behind_proxy.load(Ordering::Relaxed)
     }
 
-    /// Whether two brokers of `topic`'s route are at `addr`: only a proxy stands for several brokers
-    /// (it may advertise another address than the one it was given by).
-    fn shared_by_brokers(&self, topic: &str, addr: &str) -> bool {
-        self.router.mapping().route(topic).is_some_and(|r| {
-            r.broker_datas
+    /// Whether `addr`, named by `route`, is a RocketMQ 5 proxy: one of the endpoints (a proxy answers
+    /// route queries with its own address), or an address two brokers of the route share (only a proxy
+    /// stands for several brokers; it may advertise another address than the one it was given by). A
+    /// proxy that advertises another address and fronts a single broker looks like a broker: give
+    /// proxies by the address they advertise (`remotingAccessAddr`).
+    fn is_proxy(&self, route: &TopicRouteData, addr: &str) -> bool {
+        self.is_endpoint(addr)
+            || route
+                .broker_datas
                 .iter()
                 .filter(|b| b.broker_addrs.values().any(|a| a == addr))
                 .count()
                 >= 2
-        })
     }
 
     /// Whether `addr` is one of the name-server endpoints (a proxy, when a route names it).
@@ -275,11 +299,14 @@ impl Routes {
         }
     }
 
-    /// The endpoints in the order a fetch asks them: from the last one that answered, suspect ones last.
+    /// The endpoints in the order a fetch asks them: from the last one that answered, those suspect for
+    /// less than [`SUSPECT_FOR`] last.
     fn fetch_order(&self) -> Vec<usize> {
         let n = self.namesrv.len();
         let start = self.namesrv_index.load(Ordering::Relaxed);
-        let suspect = self.suspect.lock();
+        let mut suspect = self.suspect.lock();
+        let now = Instant::now();
+        suspect.retain(|_, since| now.saturating_duration_since(*since) < SUSPECT_FOR);
         let (mut good, bad): (Vec<usize>, Vec<usize>) = (0..n)
             .map(|i| (start + i) % n)
             .partition(|i| !suspect.contains_key(&self.namesrv[*i]));
@@ -327,7 +354,12 @@ impl Routes {
                         let mut route = TopicRouteData::decode(&resp.body).map_err(|e| {
                             not_found(topic, format!("{addr} sent an unreadable route: {e}"))
                         })?;
-                        if names_only(&route, addr) {
+                        let proxied = route
+                            .broker_datas
+                            .iter()
+                            .flat_map(|b| b.broker_addrs.values())
+                            .any(|a| self.is_proxy(&route, a));
+                        if proxied {
                             self.behind_proxy.store(true, Ordering::Relaxed);
                         }
                         self.apply_overrides(&mut route);
@@ -489,16 +521,6 @@ fn registered_again(old: Option<&TopicRouteData>, new: &TopicRouteData) -> Vec<S
             (before.as_ref() != Some(now)).then(|| b.broker_name.clone())
         })
         .collect()
-}
-
-/// Whether every broker address of `route` is `endpoint` (and there is one): a proxy's answer.
-fn names_only(route: &TopicRouteData, endpoint: &str) -> bool {
-    let mut addrs = route
-        .broker_datas
-        .iter()
-        .flat_map(|b| b.broker_addrs.values())
-        .peekable();
-    addrs.peek().is_some() && addrs.all(|a| a == endpoint)
 }
 
 fn not_found(topic: &str, reason: impl Into<String>) -> ProducerError {

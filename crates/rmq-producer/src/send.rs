@@ -44,11 +44,19 @@ pub(crate) struct Attempt {
     pub(crate) timeout: Duration,
 }
 
+/// A route fetch a send asks for: within `timeout`; `renew`: after a connection failure (see
+/// [`crate::machine::Step::FetchRoute`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fetch {
+    timeout: Duration,
+    renew: bool,
+}
+
 /// What a driver does next with a job.
 #[allow(clippy::large_enum_variant)] // lives for one step on the stack; a box would cost an allocation per send
 pub(crate) enum Plan {
-    /// Fetch the route within this time ([`SendJob::fetch_route`]).
-    Fetch(Duration),
+    /// Fetch (or renew) the route ([`SendJob::fetch_route`]).
+    Fetch(Fetch),
     /// Send this attempt, then [`SendJob::on_response`] / [`SendJob::on_written`].
     Attempt(Attempt),
     /// Over: pass this to [`SendJob::finish`].
@@ -128,10 +136,7 @@ impl<'a> SendJob<'a> {
         loop {
             match self.machine.next(now) {
                 Step::FetchRoute { timeout, renew } => {
-                    if !renew {
-                        self.failed_addr = None;
-                    }
-                    return Plan::Fetch(timeout);
+                    return Plan::Fetch(Fetch { timeout, renew });
                 }
                 Step::Done(r) => return Plan::Done(r),
                 Step::Attempt { timeout } => match self.route(core, now) {
@@ -167,20 +172,22 @@ impl<'a> SendJob<'a> {
         }
     }
 
-    /// Fetches the route within `timeout` (blocking), or renews it after a connection failure; greets
-    /// brokers it names for the first time.
-    pub(crate) fn fetch_route(&mut self, core: &Core, timeout: Duration) {
+    /// Fetches the route (blocking), or renews it after a connection failure to the address the failed
+    /// attempt went to; greets brokers it names for the first time.
+    pub(crate) fn fetch_route(&mut self, core: &Core, fetch: Fetch) {
         let (topic, deadline) = (
             self.prepared.topic(),
-            rmq_remoting::deadline_after(Instant::now(), timeout),
+            rmq_remoting::deadline_after(Instant::now(), fetch.timeout),
         );
-        let r = match self.failed_addr.take() {
-            Some(failed) => {
+        let failed = self.failed_addr.take();
+        let r = match (fetch.renew, failed) {
+            (true, Some(failed)) => {
                 core.routes()
                     .renew(core.remoting(), topic, &failed, deadline);
                 Ok(())
             }
-            None => core.routes().ensure(core.remoting(), topic, deadline),
+            (true, None) => Ok(()),
+            (false, _) => core.routes().ensure(core.remoting(), topic, deadline),
         };
         if r.is_ok() {
             core.greet_brokers_of(self.prepared.topic());

@@ -13,8 +13,8 @@ pub(crate) fn run(core: &Core, mut job: SendJob<'_>) -> Result<Option<SendResult
     let mut now = Instant::now();
     loop {
         match job.plan(core, now) {
-            Plan::Fetch(timeout) => {
-                job.fetch_route(core, timeout);
+            Plan::Fetch(fetch) => {
+                job.fetch_route(core, fetch);
                 now = Instant::now();
             }
             Plan::Attempt(a) => {

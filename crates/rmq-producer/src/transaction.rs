@@ -40,9 +40,9 @@ const CHECK_QUEUE: usize = 2000;
 /// Threads answering check-backs.
 const CHECK_THREADS: usize = 2;
 
-/// Bytes of check-back frames queued at most (bodies and ext fields): a broker that floods check-backs
-/// with large half messages cannot grow the queue past this; what does not fit is dropped and checked
-/// again later.
+/// Bytes of check-back frames queued at most (bodies and ext fields), or the frame limit if larger (so
+/// one frame always fits): a broker that floods check-backs with large half messages cannot grow the
+/// queue past this; what does not fit is dropped and checked again later.
 const CHECK_QUEUE_BYTES: usize = 64 << 20;
 /// Timeout of an END_TRANSACTION write (Java: 3 s).
 const END_TIMEOUT: Duration = Duration::from_secs(3);
@@ -371,7 +371,7 @@ impl CheckPool {
         let (tx, rx) = sync_channel(CHECK_QUEUE);
         let pool = Arc::new(CheckPool {
             queue: Mutex::new(Some(tx)),
-            queued: ByteBudget::new(CHECK_QUEUE_BYTES),
+            queued: ByteBudget::new(CHECK_QUEUE_BYTES.max(answer.config.remoting.max_frame)),
             threads: Mutex::new(Vec::new()),
             answered: AtomicU64::new(0),
         });

@@ -76,3 +76,29 @@ fn duration_max_timeouts_saturate() {
     assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     p.shutdown_timeout(Duration::MAX);
 }
+
+/// A shutdown begun in a callback finishes on a thread of its own; a `shutdown` from another thread
+/// meanwhile waits for it to finish (before, it returned at once, possibly before the producer had
+/// unregistered and failed its open sends).
+#[test]
+fn a_second_shutdown_waits_for_the_one_begun_in_a_callback() {
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |_| {});
+    let msg = Message::new("T", "x");
+    p.send_sync(&msg).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let inner = p.clone();
+    p.send_async_callback(&msg, move |_| {
+        inner.shutdown();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    p.shutdown();
+    assert_eq!(
+        b.received_count(rmq_protocol::RequestCode::UNREGISTER_CLIENT.0),
+        1,
+        "unregistered by the time shutdown returned"
+    );
+    assert!(!p.is_running());
+}

@@ -173,6 +173,8 @@ impl TopicRouteData {
     /// Refuses queue counts above [`MAX_QUEUE_NUMS`] each or [`MAX_ROUTE_QUEUES`] in all (negative
     /// counts mean no queues, as in Java).
     pub fn check_sizes(&self) -> Result<(), DecodeError> {
+        // Publish queues come from `orderTopicConf` when it is set, else from the queue data (Java's
+        // `topicRouteData2TopicPublishInfo`): each source is bounded alone.
         let mut total: i64 = 0;
         for q in &self.queue_datas {
             for (what, n) in [
@@ -188,6 +190,7 @@ impl TopicRouteData {
             }
             total += i64::from(q.write_queue_nums.max(0));
         }
+        let mut ordered: i64 = 0;
         let order_conf = self.order_topic_conf.as_deref().unwrap_or("");
         for item in order_conf.split(';') {
             if let Some(n) = item
@@ -200,9 +203,10 @@ impl TopicRouteData {
                         length: n,
                     });
                 }
-                total += n.max(0);
+                ordered += n.max(0);
             }
         }
+        let total = total.max(ordered);
         if total > MAX_ROUTE_QUEUES as i64 {
             return Err(DecodeError::InvalidLength {
                 what: "publish queues of a route",
@@ -296,8 +300,6 @@ pub fn quote_integer_keys(text: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// Found by the route fuzz target: a huge integer in the raw-JSON member came back one ulp off after
-    /// a round trip (serde_json's fast float parsing); float_roundtrip makes it exact.
     /// Before: a `writeQueueNums` of 2^31 - 1 was accepted and the producer aborted building the queues.
     #[test]
     fn oversized_queue_counts_are_refused() {
@@ -342,6 +344,8 @@ mod tests {
         );
     }
 
+    /// Found by the route fuzz target: a huge integer in the raw-JSON member came back one ulp off after
+    /// a round trip (serde_json's fast float parsing); float_roundtrip makes it exact.
     #[test]
     fn raw_json_numbers_survive_a_round_trip() {
         let input = b"[[],{\n},\"\",[],[999920999999992709999999998]]";

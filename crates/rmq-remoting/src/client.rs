@@ -618,7 +618,9 @@ fn timer_loop(client: Weak<ClientInner>) {
     }
 }
 
-/// Sweeps the connections that went away and closes those with nothing pending.
+/// Sweeps the connections that went away and closes those with nothing pending. Their threads are not
+/// joined here: a reader may still be in the callback of the last answer, and that callback may shut the
+/// client down, which joins this timer thread. They end on their own once the socket is closed.
 fn retire(c: &ClientInner, now: Instant) {
     let list: Vec<Arc<ConnInner>> = {
         let mut retiring = c.retiring.lock();
@@ -629,16 +631,23 @@ fn retire(c: &ClientInner, now: Instant) {
     };
     let mut keep = Vec::new();
     for conn in list {
+        // A callback run here may shut the client down (`close` then finds these taken out).
         conn.sweep(now);
         conn.flush_stale();
         if conn.is_dead() || conn.pending_len() == 0 {
             conn.poison("the server said GO_AWAY");
-            conn.join();
         } else {
             keep.push(conn);
         }
     }
     c.retiring.lock().append(&mut keep);
+    // `close` sets `closed` before it takes `retiring`: if it ran meanwhile, it may have missed those put
+    // back; failing them again is harmless.
+    if c.closed.load(Ordering::Acquire) {
+        for conn in std::mem::take(&mut *c.retiring.lock()) {
+            conn.fail_all("client shut down", |_| RemotingError::Shutdown);
+        }
+    }
 }
 
 fn ready_connections(c: &ClientInner) -> Vec<(String, Arc<ConnInner>)> {

@@ -308,8 +308,9 @@ impl SendMachine {
         let code = resp.response_code();
         if code == ResponseCode::GO_AWAY {
             // The server is shutting down and processed nothing (NettyRemotingAbstract answers GO_AWAY
-            // before it runs the request): not the broker's ill health; retried after the route is
-            // renewed (the connection layer dials anew for the next request).
+            // before it runs the request): not possibly stored; retried after the route is renewed (the
+            // connection layer dials anew for the next request). Told to health as a connection failure,
+            // so later sends leave a draining broker alone instead of dialling it again and again.
             self.want_renew = true;
             self.failed_attempt(
                 broker,
@@ -319,7 +320,7 @@ impl SendMachine {
                     remark: resp.remark,
                 },
             );
-            return Health::Nothing;
+            return Health::Failure(FailureKind::Connection, latency);
         }
         let Some(status) = SendStatus::from_code(code) else {
             if let Some(refusal) = acl::refusal(code, resp.remark.as_deref())

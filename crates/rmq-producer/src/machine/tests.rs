@@ -232,8 +232,12 @@ fn model(c: &Case) -> Vec<Seen> {
                 renew = true;
             }
             Event::GoAway(ms) => {
-                // Not processed, not the broker's ill health; retried after a renewal.
-                seen.push(Seen::Health(Health::Nothing));
+                // Not processed (not possibly stored); a connection failure to health; retried after a
+                // renewal.
+                seen.push(Seen::Health(Health::Failure(
+                    FailureKind::Connection,
+                    lat(ms),
+                )));
                 t += lat(ms);
                 renew = true;
             }
