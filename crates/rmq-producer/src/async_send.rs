@@ -253,13 +253,16 @@ pub(crate) fn start(
             };
             step(core, send, Thread::NonBlocking, now);
         }
-        Err(e) => {
-            if !outcome.complete(Err(refused(core, Mode::Answered, e)), false) {
-                core.counters().record_callback_panic();
-            }
-        }
+        Err(e) => deliver(core, &outcome, Err(refused(core, Mode::Answered, e)), false),
     }
     future
+}
+
+/// Delivers an asynchronous send's outcome ([`Outcome::complete`]), counting a callback that panicked.
+fn deliver(core: &Core, outcome: &Outcome, r: Result<SendResult, ProducerError>, open: bool) {
+    if !outcome.complete(r, open) {
+        core.counters().record_callback_panic();
+    }
 }
 
 /// What an asynchronous send keeps for routing its attempts: the message itself only when the strategy
@@ -308,9 +311,7 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
                 .and_then(|r| r.ok_or(ProducerError::State("no result for an async send")));
             // The outcome is delivered before the place is given back, so a flush that returns empty
             // means every outcome has been delivered.
-            if !outcome.complete(r, true) {
-                core.counters().record_callback_panic();
-            }
+            deliver(core, &outcome, r, true);
             core.in_flight().release(ticket);
         }
     }

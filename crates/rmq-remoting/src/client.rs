@@ -47,8 +47,9 @@ pub struct RemotingConfig {
     /// Cap of the reconnect wait. Default 5 s.
     pub reconnect_backoff_max: Duration,
     /// How often the timer fails expired requests, closes idle connections (idleness is known to within a
-    /// tick) and hands pipelined frames no answer came to collect to a writer thread (after two ticks).
-    /// Default 10 ms.
+    /// tick) and connections that went away (GO_AWAY) once nothing is pending on them, and hands pipelined
+    /// frames no answer came to collect to a writer thread (after two ticks). Default 10 ms; 1 ms..=1 s
+    /// in a producer's config.
     pub timer_tick: Duration,
     /// A write that makes no progress this long (the server stopped reading) fails the connection and
     /// every request on it. Default 3 s.

@@ -165,6 +165,15 @@ pub(crate) enum Mutant {
     NoRenew,
 }
 
+/// The broker's refusal of an attempt, as the error a send may end with.
+fn broker_error(broker: &str, code: ResponseCode, remark: Option<String>) -> ProducerError {
+    ProducerError::Broker {
+        broker: broker.to_owned(),
+        code,
+        remark,
+    }
+}
+
 impl SendMachine {
     /// A send started at `started` that must end by `started + timeout`.
     pub(crate) fn new(policy: Policy, started: Instant, timeout: Duration) -> SendMachine {
@@ -312,14 +321,7 @@ impl SendMachine {
             // connection layer dials anew for the next request). Told to health as a connection failure,
             // so later sends leave a draining broker alone instead of dialling it again and again.
             self.want_renew = true;
-            self.failed_attempt(
-                broker,
-                ProducerError::Broker {
-                    broker: broker.to_string(),
-                    code,
-                    remark: resp.remark,
-                },
-            );
+            self.failed_attempt(broker, broker_error(broker, code, resp.remark));
             return Health::Failure(FailureKind::Connection, latency);
         }
         let Some(status) = SendStatus::from_code(code) else {
@@ -345,11 +347,7 @@ impl SendMachine {
                 }));
                 return Health::Nothing;
             }
-            let err = ProducerError::Broker {
-                broker: broker.to_string(),
-                code,
-                remark: resp.remark,
-            };
+            let err = broker_error(broker, code, resp.remark);
             if !code.is_java_retryable() && !self.is(Mutant::RetryFatal) {
                 self.end = Some(End::Fatal(err));
                 return Health::Nothing;
@@ -376,14 +374,7 @@ impl SendMachine {
             && self.made < self.policy.attempts
         {
             self.possibly_stored = !self.is(Mutant::ForgetPossiblyStored);
-            self.failed_attempt(
-                broker,
-                ProducerError::Broker {
-                    broker: broker.to_string(),
-                    code,
-                    remark: resp.remark,
-                },
-            );
+            self.failed_attempt(broker, broker_error(broker, code, resp.remark));
             return Health::Success(latency);
         }
         self.end = Some(End::Ok(Receipt::Stored {
