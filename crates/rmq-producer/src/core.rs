@@ -21,7 +21,7 @@ use crate::request::Requests;
 use crate::routes::Routes;
 use crate::stats::Counters;
 use crate::trace::Tracer;
-use crate::workers::{JobQueue, Workers};
+use crate::workers::{Pool, Timer, Workers};
 
 const CREATED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -52,7 +52,8 @@ pub(crate) struct Core {
     replies: Arc<Replies>,
     tracer: Option<Tracer>,
     workers: Workers,
-    jobs: JobQueue,
+    pool: Pool,
+    timer: Timer,
     /// Set when a shutdown has finished (its threads joined).
     stopped: (parking_lot::Mutex<bool>, parking_lot::Condvar),
 }
@@ -118,7 +119,8 @@ impl Core {
             replies,
             tracer: config.trace.then(|| Tracer::new(&config.trace_topic)),
             workers: Workers::default(),
-            jobs: JobQueue::default(),
+            pool: Pool::default(),
+            timer: Timer::default(),
             stopped: Default::default(),
             state: AtomicU8::new(CREATED),
             remoting,
@@ -201,8 +203,53 @@ impl Core {
     }
 
     /// The queue the asynchronous driver hands blocking steps to.
-    pub(crate) fn jobs(&self) -> &JobQueue {
-        &self.jobs
+    /// Makes sure `topic`'s route is cached, fetching it within `mq_client_api_timeout` if needed, and
+    /// greets the brokers it names.
+    pub(crate) fn ensure_route(&self, topic: &str) -> Result<(), ProducerError> {
+        self.check_running()?;
+        let deadline =
+            rmq_remoting::deadline_after(Instant::now(), self.config.mq_client_api_timeout);
+        self.routes().ensure(self.remoting(), topic, deadline)?;
+        self.greet_brokers_of(topic);
+        Ok(())
+    }
+
+    /// The threads that fetch routes and connect for asynchronous sends.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs jobs at their time (backoff waits, deadlines of waits for room, flushes and replies).
+    pub(crate) fn timer(&self) -> &Timer {
+        &self.timer
+    }
+
+    /// Opens the pool and the timer, and lets the in-flight table's deadlines run on the timer.
+    pub(crate) fn open_async(self: &Arc<Self>) {
+        self.pool.open();
+        self.timer.open();
+        let weak = Arc::downgrade(self);
+        self.in_flight.set_scheduler(move |at| {
+            if let Some(core) = weak.upgrade() {
+                let w = Arc::downgrade(&core);
+                core.timer.at(
+                    at,
+                    Box::new(move |closed| {
+                        if let (false, Some(core)) = (closed.0, w.upgrade()) {
+                            core.in_flight.expire(Instant::now());
+                        }
+                    }),
+                );
+            }
+        });
+    }
+
+    /// Ends every wait for room, then closes the timer and the pool: what waited in them ends with a
+    /// shutdown error.
+    pub(crate) fn close_async(&self) {
+        self.in_flight.close();
+        self.timer.close();
+        self.pool.close();
     }
 
     /// CREATED → RUNNING. `Ok(false)` when it was running already.

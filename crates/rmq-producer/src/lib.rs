@@ -22,15 +22,18 @@
 #![forbid(unsafe_code)]
 
 mod async_send;
+mod batch;
 mod config;
 mod core;
 mod error;
+mod future;
 mod heartbeat;
 mod inflight;
 mod machine;
 mod metrics;
 mod names;
 mod producer;
+mod recall;
 mod reply;
 mod request;
 mod result;
@@ -46,6 +49,7 @@ mod workers;
 pub use async_send::{SendCallback, SendFuture};
 pub use config::ProducerConfig;
 pub use error::ProducerError;
+pub use future::Pending;
 pub use inflight::PendingSend;
 pub use producer::Producer;
 pub use reply::ReplyFuture;

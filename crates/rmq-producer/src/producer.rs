@@ -5,19 +5,19 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rmq_protocol::{Message, TopicRouteData};
+use rmq_remoting::Completion;
 use rmq_routing::PublishQueue;
 use tracing::warn;
 
-use crate::async_send::{self, SendFuture};
+use crate::async_send::{self, Outcome, Room, SendFuture};
 use crate::config::ProducerConfig;
 use crate::core::Core;
 use crate::error::ProducerError;
+use crate::future::Pending;
 use crate::inflight::PendingSend;
 use crate::machine::Policy;
 use crate::reply::ReplyFuture;
-use crate::request::UNIQ_ROOM;
 use crate::result::{MessageQueue, SendResult};
 use crate::send::{Mode, SendJob, Target, refused, strategy_for};
 use crate::stats::ProducerStats;
@@ -111,8 +111,8 @@ fn stop(core: &Arc<Core>, drain: Duration, own: usize) {
             "asynchronous sends still open at the shutdown deadline; failing them"
         );
     }
-    // From here on retries end with a shutdown error.
-    core.jobs().close();
+    // From here on waits for room, backoff waits and retries end with a shutdown error.
+    core.close_async();
     core.unregister_all();
     // Fails whatever is still pending; their callbacks complete the open sends with errors.
     core.remoting().shutdown();
@@ -144,7 +144,8 @@ impl Producer {
         self.core().config()
     }
 
-    /// Starts the background threads (async worker, route refresh, heartbeats). Idempotent while
+    /// Starts the background threads (route refresh, heartbeats; the pool and timer of asynchronous
+    /// sends start on first use). Idempotent while
     /// running; a producer that was shut down cannot start again.
     pub fn start(&self) -> Result<(), ProducerError> {
         let core = self.core();
@@ -152,19 +153,19 @@ impl Producer {
             return Ok(());
         }
         let c = core.config();
-        core.jobs().open(core.workers(), "rmq-async-worker")?;
+        core.open_async();
         if let Some(t) = core.tracer() {
             let weak = Arc::downgrade(core);
             let send: SendTrace = Box::new(move |m, done| match weak.upgrade() {
                 Some(c) => {
                     let timeout = c.config().send_msg_timeout;
-                    drop(async_send::start(
+                    let _ = async_send::start_answered(
                         &c,
                         &m,
                         timeout,
-                        false,
+                        Room::Fail,
                         Some(Box::new(move |r| done(r.is_ok()))),
-                    ));
+                    );
                 }
                 None => done(false),
             });
@@ -219,14 +220,35 @@ impl Producer {
         self.core().in_flight().wait_idle(deadline)
     }
 
+    /// [`Producer::flush`] as a future: complete when every asynchronous send accepted so far has
+    /// delivered its outcome, or at `deadline`, with the sends still open then. Never blocks.
+    pub fn flush_async(&self, deadline: Instant) -> Pending<Vec<PendingSend>> {
+        let core = self.core();
+        let (future, cell) = Pending::new();
+        let weak = Arc::downgrade(core);
+        // Whichever comes first completes it: the table going idle, or the deadline on the timer.
+        let done = Arc::new(Completion::with_callback("flush", move |()| {
+            let open = weak.upgrade().map(|c| c.in_flight().pending());
+            cell.complete(Ok(open.unwrap_or_default()), || {});
+        }));
+        core.in_flight().when_idle(done.clone());
+        core.timer().at(
+            deadline,
+            Box::new(move |_| {
+                done.complete((), || {});
+            }),
+        );
+        future
+    }
+
     /// Sends heartbeats to every master broker of the cached routes now, concurrently. Returns
     /// `(succeeded, failed)`.
     pub fn send_heartbeat_to_all_broker(&self) -> (usize, usize) {
         self.core().heartbeat_round()
     }
 
-    /// A job for `message` started now (checked running and prepared; a refusal is counted), sent to
-    /// `target` as `mode` under `policy` within `timeout`.
+    /// A job for `message` accepted now ([`SendJob::accept`]), sent to `target` as `mode` under
+    /// `policy` within `timeout`.
     fn job<'a>(
         &self,
         message: &'a Message,
@@ -235,31 +257,20 @@ impl Producer {
         policy: Policy,
         timeout: Duration,
     ) -> Result<SendJob<'a>, ProducerError> {
-        let core = self.core();
-        let started = Instant::now();
-        let prepared = core
-            .check_running()
-            .and_then(|()| core.requests().prepare(message))
-            .map_err(|e| refused(core, mode, e))?;
-        Ok(SendJob::new(
-            prepared,
+        SendJob::accept(
+            self.core(),
+            |r| r.prepare(message),
             Cow::Borrowed(message),
             target,
             mode,
             policy,
-            started,
             timeout,
-        ))
+        )
     }
 
     /// The target of a send routed by strategy (message hash when it has a sharding key).
     fn by_strategy(&self, message: &Message) -> Target<'static> {
         Target::Strategy(strategy_for(message, self.config().routing_strategy))
-    }
-
-    fn retrying(&self) -> Policy {
-        let c = self.config();
-        Policy::retrying(c.retry_times, c.retry_another_broker_when_not_store_ok)
     }
 
     /// Sends `message` and waits until it is stored, retrying on another broker (up to `retry_times`
@@ -281,57 +292,73 @@ impl Producer {
             message,
             self.by_strategy(message),
             Mode::Answered,
-            self.retrying(),
+            crate::send::retrying(self.config()),
             timeout,
         )?;
         sync_send::run_answered(self.core(), job)
     }
 
+    /// How a future-returning send waits for room: in its queue, or not at all.
+    fn queue_or_fail(&self) -> Room {
+        if self.config().async_send_block {
+            Room::Queue
+        } else {
+            Room::Fail
+        }
+    }
+
     /// Sends `message` asynchronously with the same attempts, retries and deadline as
-    /// [`Producer::send_sync`]. The calling thread does no network I/O: a route fetch or a connect goes
-    /// to the producer's async worker. It blocks only while `async_send_semaphore` sends are in flight,
-    /// up to `send_msg_timeout` (or fails at once with `Overloaded` when `async_send_block` is false;
-    /// [`Producer::try_send_async`] never blocks).
+    /// [`Producer::send_sync`]; `.await` the future on any executor or [`Pending::wait`] for it.
+    /// **Never blocks the calling thread**: a route fetch or a connect runs on the producer's pool, a
+    /// reconnect backoff is waited out on its timer, and while `async_send_semaphore` sends are in
+    /// flight the send waits in a queue (first come, first served) inside the future, up to its
+    /// deadline, then ends with `Overloaded` (at once when `async_send_block` is false).
     pub fn send_async(&self, message: &Message) -> SendFuture {
-        let c = self.config();
-        async_send::start(
-            self.core(),
-            message,
-            c.send_msg_timeout,
-            c.async_send_block,
-            None,
-        )
+        self.send_async_timeout(message, self.config().send_msg_timeout)
     }
 
     /// [`Producer::send_async`] within `timeout` instead of `send_msg_timeout`.
     pub fn send_async_timeout(&self, message: &Message, timeout: Duration) -> SendFuture {
-        let block = self.config().async_send_block;
-        async_send::start(self.core(), message, timeout, block, None)
+        let room = self.queue_or_fail();
+        self.future_send(message, timeout, room)
     }
 
-    /// [`Producer::send_async`] that never blocks: when `async_send_semaphore` sends are in flight the
-    /// future is already complete with [`ProducerError::Overloaded`].
+    /// [`Producer::send_async`] that does not wait for room: when `async_send_semaphore` sends are in
+    /// flight the future is already complete with [`ProducerError::Overloaded`].
     pub fn try_send_async(&self, message: &Message) -> SendFuture {
         let timeout = self.config().send_msg_timeout;
-        async_send::start(self.core(), message, timeout, false, None)
+        self.future_send(message, timeout, Room::Fail)
+    }
+
+    /// An answered asynchronous send by strategy whose outcome goes to the returned future.
+    fn future_send(&self, message: &Message, timeout: Duration, room: Room) -> SendFuture {
+        async_send::start_answered(self.core(), message, timeout, room, None)
+            .unwrap_or_else(|| Pending::ready(Err(ProducerError::State("no future for a send"))))
     }
 
     /// [`Producer::send_async`] with a callback run once with the outcome (on a connection's reader
-    /// thread, the async worker or this thread: it must not block).
+    /// thread, a producer pool or timer thread, or this thread: it must not block). For threads
+    /// that send in a loop: while `async_send_semaphore` sends are in flight it **blocks** this thread
+    /// (in the same first-come queue as the futures) up to `send_msg_timeout`, which keeps a loop from
+    /// queueing without bound; on an executor use [`Producer::send_async`] and `.await` instead.
     pub fn send_async_callback(
         &self,
         message: &Message,
         callback: impl FnOnce(Result<SendResult, ProducerError>) + Send + 'static,
     ) {
-        let c = self.config();
-        // The callback gets the outcome; the future is not needed.
-        drop(async_send::start(
+        let room = if self.config().async_send_block {
+            Room::Block
+        } else {
+            Room::Fail
+        };
+        let timeout = self.config().send_msg_timeout;
+        let _ = async_send::start_answered(
             self.core(),
             message,
-            c.send_msg_timeout,
-            c.async_send_block,
+            timeout,
+            room,
             Some(Box::new(callback)),
-        ));
+        );
     }
 
     /// Sends `messages` (one topic, same `WAIT`, no delay, not a retry topic) as batches: at most
@@ -341,64 +368,24 @@ impl Producer {
     /// batches before it were stored and those after it were not sent.
     pub fn send_batch(&self, messages: &[Message]) -> Result<Vec<SendResult>, ProducerError> {
         let core = self.core();
-        let c = core.config();
-        let checked = core.check_running().and_then(|()| {
-            rmq_protocol::validate::batch(messages)?;
-            // Each message must fit alone, with its UNIQ_KEY.
-            for m in messages {
-                rmq_protocol::validate::message(m, c.max_message_size, UNIQ_ROOM)?;
-            }
-            Ok(())
-        });
-        checked.map_err(|e| refused(core, Mode::Answered, e))?;
-        let mut results = Vec::new();
-        let mut start = 0;
-        while start < messages.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < messages.len() && end - start < c.batch_size {
-                // Record size plus the UNIQ_KEY the batch adds to each message.
-                let size = rmq_protocol::batch::batch_record_len(&messages[end]) + UNIQ_ROOM;
-                if end > start && bytes + size > c.max_message_size {
-                    break;
-                }
-                bytes += size;
-                end += 1;
-            }
-            results.push(self.send_one_batch(&messages[start..end])?);
-            start = end;
+        let chunks = crate::batch::split(core, messages)?;
+        let mut results = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let job = crate::batch::job(core, &messages[chunk])?;
+            results.push(sync_send::run_answered(core, job)?);
         }
         Ok(results)
     }
 
-    fn send_one_batch(&self, chunk: &[Message]) -> Result<SendResult, ProducerError> {
-        let core = self.core();
-        let started = Instant::now();
-        let prepared = core
-            .requests()
-            .prepare_batch(chunk)
-            .map_err(|e| refused(core, Mode::Answered, e))?;
-        let key = Message::new(prepared.topic().to_string(), Bytes::new());
-        let job = SendJob::new(
-            prepared,
-            Cow::Owned(key),
-            Target::Strategy(core.config().routing_strategy),
-            Mode::Answered,
-            self.retrying(),
-            started,
-            core.config().send_msg_timeout,
-        );
-        sync_send::run_answered(core, job)
+    /// [`Producer::send_batch`] as a future that never blocks: the batches go one after another as
+    /// asynchronous sends (each waits for room like [`Producer::send_async`]); on an error the batches
+    /// before it were stored and those after it are not sent.
+    pub fn send_batch_async(&self, messages: &[Message]) -> Pending<Vec<SendResult>> {
+        crate::batch::send_async(self.core(), messages, self.queue_or_fail())
     }
-
-    /// Makes sure `topic`'s route is cached, fetching it within `mq_client_api_timeout` if needed.
+    /// Makes sure `topic`'s route is cached (see [`Core::ensure_route`]).
     pub(crate) fn ensure_route(&self, topic: &str) -> Result<(), ProducerError> {
-        let core = self.core();
-        core.check_running()?;
-        let deadline = Instant::now() + core.config().mq_client_api_timeout;
-        core.routes().ensure(core.remoting(), topic, deadline)?;
-        core.greet_brokers_of(topic);
-        Ok(())
+        self.core().ensure_route(topic)
     }
 
     /// The route of `topic` as the name server gave it (fetched if needed; broker addresses after
@@ -468,6 +455,12 @@ impl Producer {
         message: &Message,
         queue: &MessageQueue,
     ) -> Result<SendResult, ProducerError> {
+        self.check_queue(message, queue)?;
+        self.send_ordered(message, &|qs, _| position_of(qs, queue))
+    }
+
+    /// Refuses (and counts) a send to a queue of another topic.
+    fn check_queue(&self, message: &Message, queue: &MessageQueue) -> Result<(), ProducerError> {
         if queue.topic != message.topic {
             let e = ProducerError::QueueTopicMismatch {
                 message_topic: message.topic.clone(),
@@ -475,10 +468,47 @@ impl Producer {
             };
             return Err(refused(self.core(), Mode::Answered, e));
         }
-        self.send_ordered(message, &|qs, _| {
-            qs.iter()
-                .position(|q| *q.broker_name == *queue.broker_name && q.queue_id == queue.queue_id)
-        })
+        Ok(())
+    }
+
+    /// [`Producer::send_to_queue`] as a future that never blocks (waiting for room as
+    /// [`Producer::send_async`] does).
+    pub fn send_to_queue_async(&self, message: &Message, queue: &MessageQueue) -> SendFuture {
+        if let Err(e) = self.check_queue(message, queue) {
+            return Pending::ready(Err(e));
+        }
+        let queue = queue.clone();
+        self.send_with_selector_async(message, move |qs, _| position_of(qs, &queue))
+    }
+
+    /// [`Producer::send_with_selector`] as a future that never blocks: `selector` (owning what it
+    /// needs of its argument) picks the queue, once the route is known; the send is made once.
+    pub fn send_with_selector_async(
+        &self,
+        message: &Message,
+        selector: impl Fn(&[PublishQueue], &Message) -> Option<usize> + Send + Sync + 'static,
+    ) -> SendFuture {
+        let core = self.core();
+        let (future, cell) = Pending::new();
+        let target = Target::Owned(Box::new(
+            move |qs: &[PublishQueue],
+                  m: &Message,
+                  _: Option<&(dyn std::any::Any + Send + Sync)>| { selector(qs, m) },
+        ));
+        let job = SendJob::accept(
+            core,
+            |r| r.prepare(message),
+            async_send::routing_key(message, None),
+            target,
+            Mode::Answered,
+            Policy::once(),
+            self.config().send_msg_timeout,
+        );
+        match job {
+            Ok(job) => async_send::begin(core, job, Outcome::Answered(cell), self.queue_or_fail()),
+            Err(e) => async_send::deliver(core, &cell, Err(e), false),
+        }
+        future
     }
 
     /// Sends `message` to the queue `selector` picks with `arg` (Java's `send(msg, selector, arg)`), once:
@@ -505,6 +535,23 @@ impl Producer {
             self.config().send_msg_timeout,
         )?;
         sync_send::run(self.core(), job).map(drop)
+    }
+
+    /// [`Producer::send_oneway`] as a future that never blocks: complete when the frame is written
+    /// (waiting for room, a route and a connection as [`Producer::send_async`] does).
+    pub fn send_oneway_async(&self, message: &Message) -> Pending<()> {
+        let (future, cell) = Pending::new();
+        let timeout = self.config().send_msg_timeout;
+        let room = self.queue_or_fail();
+        async_send::start(
+            self.core(),
+            message,
+            timeout,
+            Mode::Oneway,
+            room,
+            Outcome::Oneway(cell),
+        );
+        future
     }
 
     /// Sends `message` as a request and waits for its reply (request-reply): the message gets
@@ -542,12 +589,23 @@ impl Producer {
         );
         let reply = core.replies().wait_for(&id, timeout);
         let replies = Arc::downgrade(core.replies());
+        let expiring = id.clone();
+        core.timer().at(
+            reply.deadline(),
+            Box::new(move |_| {
+                if let Some(r) = replies.upgrade() {
+                    r.expire(&expiring);
+                }
+            }),
+        );
+        let replies = Arc::downgrade(core.replies());
         let weak_core = Arc::downgrade(core);
-        drop(async_send::start(
+        let room = self.queue_or_fail();
+        let _ = async_send::start_answered(
             core,
             &request,
             timeout,
-            core.config().async_send_block,
+            room,
             Some(Box::new(move |r: Result<SendResult, ProducerError>| {
                 let Some(replies) = replies.upgrade() else {
                     return;
@@ -566,7 +624,7 @@ impl Producer {
                     Ok(_) => {}
                 }
             })),
-        ));
+        );
         reply
     }
 
@@ -576,42 +634,13 @@ impl Producer {
     /// REQUEST_CODE_NOT_SUPPORTED (4.x) and one with recall off NO_PERMISSION; both come back as
     /// [`ProducerError::Broker`]. Recalling twice succeeds twice.
     pub fn recall(&self, topic: &str, handle: &str) -> Result<String, ProducerError> {
-        use rmq_protocol::header::{RecallHandle, RecallMessageRequestHeader};
-        use rmq_protocol::{RemotingCommand, RequestCode, ResponseCode, ValidationError};
-        let core = self.core();
-        core.check_running()?;
-        let config = core.config();
-        let h = RecallHandle::decode(handle)?;
-        let wire = config.wire_name(topic);
-        if h.topic != wire {
-            return Err(ProducerError::Validation(ValidationError::RecallHandle {
-                handle: h.topic,
-                reason: "the handle names another topic",
-            }));
-        }
-        self.ensure_route(&wire)?;
-        let addr = core.routes().master_of(&wire, &h.broker_name)?;
-        let header = RecallMessageRequestHeader {
-            producer_group: Some(config.wire_group().into_owned()),
-            topic: wire.into_owned(),
-            recall_handle: handle.to_owned(),
-            broker_name: Some(h.broker_name.clone()),
-        };
-        let req = RemotingCommand::with_header(RequestCode::RECALL_MESSAGE, &header);
-        let resp = core
-            .remoting()
-            .invoke_sync(&addr, req, config.send_msg_timeout)?;
-        if resp.response_code() != ResponseCode::SUCCESS {
-            return Err(ProducerError::Broker {
-                broker: h.broker_name,
-                code: resp.response_code(),
-                remark: resp.remark,
-            });
-        }
-        Ok(resp
-            .ext_fields
-            .get("msgId")
-            .map_or(h.message_id, str::to_owned))
+        crate::recall::recall(self.core(), topic, handle)
+    }
+
+    /// [`Producer::recall`] as a future that never blocks: the handle is checked here; the request goes
+    /// out at once when the broker's route and connection are there, else from the producer's pool.
+    pub fn recall_async(&self, topic: &str, handle: &str) -> Pending<String> {
+        crate::recall::recall_async(self.core(), topic, handle)
     }
 
     /// Puts `broker` (a broker name) back in rotation as HEALTHY now, clearing its failures, its breaker and
@@ -631,6 +660,13 @@ impl Producer {
             core.router(),
         )
     }
+}
+
+/// The index of `queue` among `queues` (a send to one queue).
+fn position_of(queues: &[PublishQueue], queue: &MessageQueue) -> Option<usize> {
+    queues
+        .iter()
+        .position(|q| *q.broker_name == *queue.broker_name && q.queue_id == queue.queue_id)
 }
 
 /// Request-reply through a RocketMQ 5 proxy: it relays the request, never the reply.

@@ -1,21 +1,22 @@
 //! Request-reply: the replies brokers push (PUSH_REPLY_MESSAGE_TO_CLIENT, 326) matched to their waiters
-//! by `CORRELATION_ID`. The push arrives on a connection's reader thread; matching only fills a slot and
-//! wakes its waiter. A reply whose waiter gave up (or never existed) is dropped and counted. A waiter
-//! that nobody answers ends with [`ProducerError::RequestTimeout`] at its deadline, also as a future: a
-//! sweeper thread, started with the first asynchronous request, completes expired waiters.
+//! by `CORRELATION_ID`. The push arrives on a connection's reader thread; matching only completes the
+//! waiter's cell. A reply whose waiter gave up (or never existed) is dropped and counted. A waiter that
+//! nobody answers ends with [`ProducerError::RequestTimeout`] at its deadline, also as a future: the
+//! producer's timer calls [`Replies::expire`] then.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use rmq_protocol::compress::{CompressionType, decompress};
 use rmq_protocol::message::{decode_properties, property};
 use rmq_protocol::{Message, RemotingCommand, ResponseCode};
+use rmq_remoting::Completion;
 use tracing::{debug, warn};
 
 use crate::error::ProducerError;
@@ -23,51 +24,16 @@ use crate::error::ProducerError;
 /// How a request ended.
 type Outcome = Result<Message, ProducerError>;
 
-/// One request waiting for its reply: the outcome once known, and the task to wake then.
-#[derive(Default)]
-struct Slot {
-    state: Mutex<SlotState>,
-    cond: Condvar,
-}
-
-#[derive(Default)]
-struct SlotState {
-    outcome: Option<Outcome>,
-    waker: Option<Waker>,
-}
-
-/// A registered waiter.
+/// A registered waiter: the cell its outcome goes to.
 struct Waiter {
-    slot: Arc<Slot>,
+    slot: Arc<Completion<Outcome>>,
     timeout: Duration,
-}
-
-impl Slot {
-    fn complete(&self, r: Outcome) {
-        let waker = {
-            let mut st = self.state.lock();
-            if st.outcome.is_some() {
-                return;
-            }
-            st.outcome = Some(r);
-            st.waker.take()
-        };
-        self.cond.notify_all();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
 }
 
 /// The replies a producer waits for.
 #[derive(Default)]
 pub(crate) struct Replies {
     waiting: Mutex<HashMap<String, Waiter>>,
-    /// Deadlines of asynchronous waiters, for the sweeper.
-    deadlines: Mutex<BTreeMap<(Instant, u64), String>>,
-    sweeper: Mutex<Option<std::thread::JoinHandle<()>>>,
-    wake_sweeper: Condvar,
-    seq: AtomicU64,
     received: AtomicU64,
     late: AtomicU64,
 }
@@ -96,7 +62,7 @@ impl Replies {
         correlation_id: &str,
         timeout: Duration,
     ) -> ReplyFuture {
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Completion::new());
         let deadline = rmq_remoting::deadline_after(Instant::now(), timeout);
         self.waiting.lock().insert(
             correlation_id.to_owned(),
@@ -111,14 +77,24 @@ impl Replies {
             slot,
             deadline,
             timeout,
-            swept: false,
         }
     }
 
     /// Ends the wait for `correlation_id` with `r` (a send that failed, a deadline).
     pub(crate) fn fail(&self, correlation_id: &str, r: ProducerError) {
         if let Some(w) = self.waiting.lock().remove(correlation_id) {
-            w.slot.complete(Err(r));
+            w.slot.complete(Err(r), || {});
+        }
+    }
+
+    /// Ends the wait for `correlation_id` with a timeout, if it still waits (its deadline passed).
+    pub(crate) fn expire(&self, correlation_id: &str) {
+        let entry = self.waiting.lock().remove(correlation_id);
+        if let Some(w) = entry {
+            w.slot.complete(
+                Err(Replies::timeout_error(correlation_id, w.timeout)),
+                || {},
+            );
         }
     }
 
@@ -146,7 +122,7 @@ impl Replies {
                 match self.waiting.lock().remove(&id) {
                     Some(w) => {
                         self.received.fetch_add(1, Ordering::Relaxed);
-                        w.slot.complete(Ok(msg));
+                        w.slot.complete(Ok(msg), || {});
                     }
                     None => {
                         self.late.fetch_add(1, Ordering::Relaxed);
@@ -161,56 +137,6 @@ impl Replies {
                     ResponseCode::SYSTEM_ERROR,
                     Some("process reply message fail".into()),
                 )
-            }
-        }
-    }
-
-    /// Makes sure the sweeper runs and knows `f`'s deadline (asynchronous waiters only: a blocking
-    /// waiter times out by itself).
-    fn schedule(self: &Arc<Self>, correlation_id: &str, deadline: Instant) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.deadlines
-            .lock()
-            .insert((deadline, seq), correlation_id.to_owned());
-        let mut sweeper = self.sweeper.lock();
-        if sweeper.is_none() {
-            let weak = Arc::downgrade(self);
-            *sweeper = std::thread::Builder::new()
-                .name("rmq-reply-sweeper".into())
-                .spawn(move || sweep(&weak))
-                .ok();
-        }
-        drop(sweeper);
-        self.wake_sweeper.notify_all();
-    }
-}
-
-/// Fails asynchronous waiters at their deadlines; ends when the producer is gone.
-fn sweep(replies: &Weak<Replies>) {
-    loop {
-        let Some(r) = replies.upgrade() else { return };
-        let mut deadlines = r.deadlines.lock();
-        let now = Instant::now();
-        let due: Vec<String> = {
-            let later = deadlines.split_off(&(now, u64::MAX));
-            let due = std::mem::replace(&mut *deadlines, later);
-            due.into_values().collect()
-        };
-        if due.is_empty() {
-            let next = deadlines
-                .keys()
-                .next()
-                .map_or(now + Duration::from_secs(1), |k| k.0);
-            let _ = r
-                .wake_sweeper
-                .wait_until(&mut deadlines, next.min(now + Duration::from_secs(1)));
-            continue;
-        }
-        drop(deadlines);
-        for id in due {
-            let entry = r.waiting.lock().remove(&id);
-            if let Some(w) = entry {
-                w.slot.complete(Err(Replies::timeout_error(&id, w.timeout)));
             }
         }
     }
@@ -241,10 +167,9 @@ fn reply_message(request: &RemotingCommand, max_body: usize) -> Result<Message, 
 pub struct ReplyFuture {
     replies: Weak<Replies>,
     correlation_id: String,
-    slot: Arc<Slot>,
+    slot: Arc<Completion<Outcome>>,
     deadline: Instant,
     timeout: Duration,
-    swept: bool,
 }
 
 impl std::fmt::Debug for ReplyFuture {
@@ -258,16 +183,20 @@ impl std::fmt::Debug for ReplyFuture {
 impl ReplyFuture {
     /// A future that is already over.
     pub(crate) fn done(r: Outcome) -> ReplyFuture {
-        let slot = Arc::new(Slot::default());
-        slot.complete(r);
+        let slot = Arc::new(Completion::new());
+        slot.complete(r, || {});
         ReplyFuture {
             replies: Weak::new(),
             correlation_id: String::new(),
             slot,
             deadline: Instant::now(),
             timeout: Duration::ZERO,
-            swept: true,
         }
+    }
+
+    /// When the wait ends at the latest.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// The correlation id of the request.
@@ -277,56 +206,29 @@ impl ReplyFuture {
 
     /// Blocks until the reply arrives or the request's timeout passes.
     pub fn wait(self) -> Outcome {
-        let mut st = self.slot.state.lock();
-        while st.outcome.is_none() {
-            if self
-                .slot
-                .cond
-                .wait_until(&mut st, self.deadline)
-                .timed_out()
-                && st.outcome.is_none()
-            {
-                drop(st);
-                if let Some(r) = self.replies.upgrade() {
-                    r.fail(
-                        &self.correlation_id,
-                        Replies::timeout_error(&self.correlation_id, self.timeout),
-                    );
-                }
-                st = self.slot.state.lock();
-                if st.outcome.is_none() {
-                    return Err(Replies::timeout_error(&self.correlation_id, self.timeout));
-                }
+        let mut waited = self.slot.wait_until(Some(self.deadline));
+        if waited.is_pending() {
+            if let Some(r) = self.replies.upgrade() {
+                r.expire(&self.correlation_id);
             }
+            // The timeout just delivered, or a reply that won the race.
+            waited = self.slot.wait_until(Some(Instant::now()));
         }
-        st.outcome
-            .take()
-            .unwrap_or_else(|| Err(Replies::timeout_error(&self.correlation_id, self.timeout)))
+        match waited {
+            Poll::Ready(Some(r)) => r,
+            _ => Err(Replies::timeout_error(&self.correlation_id, self.timeout)),
+        }
     }
 }
 
 impl Future for ReplyFuture {
     type Output = Outcome;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        {
-            let mut st = this.slot.state.lock();
-            if let Some(r) = st.outcome.take() {
-                return Poll::Ready(r);
-            }
-            st.waker = Some(cx.waker().clone());
-        }
-        if !this.swept {
-            this.swept = true;
-            match this.replies.upgrade() {
-                Some(r) => r.schedule(&this.correlation_id, this.deadline),
-                None => {
-                    return Poll::Ready(Err(ProducerError::State("shut down")));
-                }
-            }
-        }
-        Poll::Pending
+    /// The producer's timer ends the wait at the deadline, so this waker is always called.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.slot.poll_take(cx).map(|r| {
+            r.unwrap_or_else(|| Err(Replies::timeout_error(&self.correlation_id, self.timeout)))
+        })
     }
 }
 

@@ -23,6 +23,8 @@ pub(crate) enum Target<'a> {
     Strategy(RoutingStrategy),
     /// By the caller's selector (ordered sends); never moved.
     Selector(&'a dyn QueueSelector),
+    /// By a selector the send owns (asynchronous ordered sends); never moved.
+    Owned(Box<dyn QueueSelector>),
 }
 
 /// Whether the broker answers attempts or they are oneway writes.
@@ -71,6 +73,8 @@ pub(crate) struct SendJob<'a> {
     key: Cow<'a, Message>,
     target: Target<'a>,
     mode: Mode,
+    /// The time the send may take from its start.
+    timeout: Duration,
     /// The address whose connection failed, while a renewal of the route is due or going on.
     failed_addr: Option<String>,
     /// `rmq.send` (debug level): topic, then per attempt broker, queue and attempt, and the outcome.
@@ -86,10 +90,48 @@ pub(crate) fn strategy_for(message: &Message, default: RoutingStrategy) -> Routi
     }
 }
 
+/// The policy of sends that retry on another broker (sync, async, batch) under `config`.
+pub(crate) fn retrying(config: &crate::ProducerConfig) -> Policy {
+    Policy::retrying(
+        config.retry_times,
+        config.retry_another_broker_when_not_store_ok,
+    )
+}
+
+/// The policy of a send by strategy as `mode`: answered sends retry, oneway sends are made once.
+pub(crate) fn policy_for(config: &crate::ProducerConfig, mode: Mode) -> Policy {
+    match mode {
+        Mode::Answered => retrying(config),
+        Mode::Oneway => Policy::once(),
+    }
+}
+
 impl<'a> SendJob<'a> {
+    /// The one way a send begins: accepted now if the producer runs and `prepare` makes its request
+    /// (else the refusal is counted and returned), routed as `key` by `target`, as `mode` under
+    /// `policy`, to end within `timeout`.
+    pub(crate) fn accept(
+        core: &Core,
+        prepare: impl FnOnce(&crate::request::Requests) -> Result<Prepared, ProducerError>,
+        key: Cow<'a, Message>,
+        target: Target<'a>,
+        mode: Mode,
+        policy: Policy,
+        timeout: Duration,
+    ) -> Result<SendJob<'a>, ProducerError> {
+        let started = Instant::now();
+        let prepared = core
+            .check_running()
+            .and_then(|()| prepare(core.requests()))
+            .map_err(|e| refused(core, mode, e))?;
+        Ok(SendJob::new(
+            prepared, key, target, mode, policy, started, timeout,
+        ))
+    }
+
     /// A send of `prepared`, routed as `key` by `target`, that started at `started` and must end within
     /// `timeout`.
-    pub(crate) fn new(
+    fn new(
         prepared: Prepared,
         key: Cow<'a, Message>,
         target: Target<'a>,
@@ -112,6 +154,7 @@ impl<'a> SendJob<'a> {
             key,
             target,
             mode,
+            timeout,
             failed_addr: None,
             span,
         }
@@ -119,6 +162,26 @@ impl<'a> SendJob<'a> {
 
     pub(crate) fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// When the send was accepted.
+    pub(crate) fn started(&self) -> Instant {
+        self.machine.started()
+    }
+
+    /// The time it may take from then.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The message's UNIQ_KEY (a batch: its keys).
+    pub(crate) fn uniq_key(&self) -> &rmq_protocol::MsgId {
+        self.prepared.uniq_key()
+    }
+
+    /// The topic as the user named it.
+    pub(crate) fn user_topic(&self) -> &std::sync::Arc<str> {
+        self.prepared.user_topic()
     }
 
     /// Whether the send is over (the next plan is `Done`).
@@ -161,14 +224,18 @@ impl<'a> SendJob<'a> {
 
     fn route(&self, core: &Core, now: Instant) -> Result<RoutingResult, RouteError> {
         let topic = self.prepared.topic();
-        match self.target {
+        match &self.target {
             Target::Strategy(s) => {
                 core.router()
-                    .route_retry(topic, &self.key, s, self.machine.avoid(), now)
+                    .route_retry(topic, &self.key, *s, self.machine.avoid(), now)
             }
             Target::Selector(sel) => core
                 .router()
-                .route_with_selector(topic, &self.key, sel, None, now),
+                .route_with_selector(topic, &self.key, *sel, None, now),
+            Target::Owned(sel) => {
+                core.router()
+                    .route_with_selector(topic, &self.key, sel.as_ref(), None, now)
+            }
         }
     }
 

@@ -29,10 +29,13 @@ use rmq_protocol::{
 use rmq_remoting::RemotingClient;
 use tracing::{debug, warn};
 
+use crate::async_send::Room;
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
+use crate::future::Pending;
 use crate::producer::Producer;
 use crate::result::{SendResult, SendStatus};
+use crate::workers::{Closed, Pool};
 
 /// Check-backs waiting for a pool thread; more are dropped (the broker checks again next round), as the
 /// Java client's `checkRequestHoldMax`.
@@ -107,7 +110,9 @@ pub struct TransactionProducer<L: TransactionListener> {
     listener: Arc<L>,
     checks: Arc<CheckPool>,
     /// The proxy warning was logged (once per producer).
-    proxy_warned: AtomicBool,
+    proxy_warned: Arc<AtomicBool>,
+    /// Runs the local transactions of asynchronous sends.
+    pool: Arc<Pool>,
 }
 
 impl<L: TransactionListener> std::fmt::Debug for TransactionProducer<L> {
@@ -145,7 +150,8 @@ impl<L: TransactionListener> TransactionProducer<L> {
             producer,
             listener,
             checks,
-            proxy_warned: AtomicBool::new(false),
+            proxy_warned: Arc::new(AtomicBool::new(false)),
+            pool: Arc::new(Pool::named("rmq-local-tx")),
         })
     }
 
@@ -153,6 +159,7 @@ impl<L: TransactionListener> TransactionProducer<L> {
     /// each), so check-backs for half messages an earlier run of this group left reach it.
     pub fn start(&self) -> Result<(), ProducerError> {
         self.producer.start()?;
+        self.pool.open();
         if let Err(e) = self.producer.ensure_route(AUTO_CREATE_TOPIC) {
             debug!(error = %e, "no TBW102 route: brokers are registered as topics are used");
         }
@@ -188,30 +195,121 @@ impl<L: TransactionListener> TransactionProducer<L> {
         message: &Message,
         arg: &L::Arg,
     ) -> Result<TransactionSendResult, ProducerError> {
-        let delayed = [
-            property::DELAY_TIME_LEVEL,
-            property::TIMER_DELAY_MS,
-            property::TIMER_DELAY_SEC,
-            property::TIMER_DELIVER_MS,
-        ]
-        .iter()
-        .any(|p| message.properties.contains_key(p));
-        if delayed {
-            return Err(ProducerError::Validation(
-                ValidationError::DelayedTransaction,
-            ));
-        }
-        let config = self.producer.config();
-        let mut half = message.clone();
-        half.properties
-            .insert_bool(property::TRANSACTION_PREPARED, true);
-        half.properties
-            .insert(property::PRODUCER_GROUP, &config.wire_group());
+        let half = half_message(&self.producer, message)?;
         // The broker checks back only over a connection that registered the group: greet the topic's
         // brokers and wait for the answers before the half message goes out.
+        let config = self.producer.config();
         self.producer
             .ensure_route(&config.wire_name(&message.topic))?;
         let sent = self.producer.send_sync(&half)?;
+        Ok(self.local().run(message, sent, arg))
+    }
+
+    /// [`TransactionProducer::send_message_in_transaction`] as a future that never blocks the caller:
+    /// the route is made sure of and the local transaction run (it is your code, and may block) on the
+    /// producer's local-transaction threads (up to 8, started on demand, apart from the threads that
+    /// connect for sends); the half message goes out as [`Producer::send_async`] sends it.
+    pub fn send_message_in_transaction_async(
+        &self,
+        message: &Message,
+        arg: Arc<L::Arg>,
+    ) -> Pending<TransactionSendResult>
+    where
+        L::Arg: Send + Sync,
+    {
+        let half = match half_message(&self.producer, message) {
+            Ok(h) => h,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let (future, cell) = Pending::new();
+        let (local, message) = (self.local(), message.clone());
+        let pool = self.pool.clone();
+        self.pool.push(Box::new(move |closed: Closed| {
+            let topic = local
+                .producer
+                .config()
+                .wire_name(&message.topic)
+                .into_owned();
+            let ready = if closed.0 {
+                Err(ProducerError::State("shut down"))
+            } else {
+                local.producer.ensure_route(&topic)
+            };
+            if let Err(e) = ready {
+                cell.complete(Err(e), || {});
+                return;
+            }
+            let core = local.producer.core().clone();
+            let timeout = core.config().send_msg_timeout;
+            let then: crate::SendCallback = Box::new(move |r| match r {
+                Err(e) => {
+                    cell.complete(Err(e), || {});
+                }
+                // Not on the reader thread that delivers the result: the local transaction may block.
+                Ok(sent) => pool.push(Box::new(move |_| {
+                    let r = local.run(&message, sent, &arg);
+                    cell.complete(Ok(r), || {});
+                })),
+            });
+            let _ =
+                crate::async_send::start_answered(&core, &half, timeout, Room::Queue, Some(then));
+        }));
+        future
+    }
+
+    /// What running a local transaction and ending it needs, for this thread or another.
+    fn local(&self) -> Local<L> {
+        Local {
+            producer: self.producer.clone(),
+            listener: self.listener.clone(),
+            proxy_warned: self.proxy_warned.clone(),
+        }
+    }
+
+    /// Shuts the producer down (see [`Producer::shutdown`]) and stops the check threads and the
+    /// local-transaction threads.
+    pub fn shutdown(&self) {
+        self.producer.shutdown();
+        self.checks.stop();
+        self.pool.close();
+    }
+}
+
+/// The half message of `message`: refused (before anything is sent) with a delay or a delivery time,
+/// as the 5.5.0 Java client does; marked prepared and named with the producer group.
+fn half_message(producer: &Producer, message: &Message) -> Result<Message, ProducerError> {
+    let delayed = [
+        property::DELAY_TIME_LEVEL,
+        property::TIMER_DELAY_MS,
+        property::TIMER_DELAY_SEC,
+        property::TIMER_DELIVER_MS,
+    ]
+    .iter()
+    .any(|p| message.properties.contains_key(p));
+    if delayed {
+        return Err(ProducerError::Validation(
+            ValidationError::DelayedTransaction,
+        ));
+    }
+    let mut half = message.clone();
+    half.properties
+        .insert_bool(property::TRANSACTION_PREPARED, true);
+    half.properties
+        .insert(property::PRODUCER_GROUP, &producer.config().wire_group());
+    Ok(half)
+}
+
+/// Runs a local transaction after its half message was sent, and ends it.
+struct Local<L: TransactionListener> {
+    producer: Producer,
+    listener: Arc<L>,
+    proxy_warned: Arc<AtomicBool>,
+}
+
+impl<L: TransactionListener> Local<L> {
+    /// Runs the local transaction of `message`, whose half message was `sent` (rolled back without
+    /// running it when stored with a degraded status), and writes END_TRANSACTION.
+    fn run(&self, message: &Message, sent: SendResult, arg: &L::Arg) -> TransactionSendResult {
         let state = if sent.status == SendStatus::SendOk {
             let run = catch_unwind(AssertUnwindSafe(|| {
                 self.listener.execute(message, &sent, arg)
@@ -230,11 +328,11 @@ impl<L: TransactionListener> TransactionProducer<L> {
                 "transactions through a RocketMQ 5 proxy: the proxy (5.5.0) drops a remoting client's END_TRANSACTION (it keeps no transaction data for a half message it forwards), so commit and rollback take effect only when the broker checks back and TransactionListener::check answers"
             );
         }
-        Ok(TransactionSendResult {
+        TransactionSendResult {
             half: sent,
             state,
             end_error,
-        })
+        }
     }
 
     /// END_TRANSACTION for the half message `sent`.
@@ -280,17 +378,12 @@ impl<L: TransactionListener> TransactionProducer<L> {
             )
             .map_err(ProducerError::from)
     }
-
-    /// Shuts the producer down (see [`Producer::shutdown`]) and stops the check threads.
-    pub fn shutdown(&self) {
-        self.producer.shutdown();
-        self.checks.stop();
-    }
 }
 
 impl<L: TransactionListener> Drop for TransactionProducer<L> {
     fn drop(&mut self) {
         self.checks.stop();
+        self.pool.close();
     }
 }
 

@@ -1,11 +1,12 @@
-//! Background workers: the threads a running producer owns (route refresh, heartbeats, the job queue the
-//! asynchronous driver hands blocking steps to), the stop signal they wait on, and joining them at
-//! shutdown. Periodic workers hold their target weakly, so they never keep a dropped producer alive.
+//! Background workers: the threads a running producer owns (route refresh, heartbeats), the stop signal
+//! they wait on, and joining them at shutdown; the pool the asynchronous driver hands blocking steps to,
+//! and the timer that runs jobs at their time. Periodic workers hold their target weakly, so they never keep a dropped producer alive.
 
-use std::sync::mpsc::Sender;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -98,56 +99,264 @@ impl Workers {
     }
 }
 
-/// A job for the queue's thread. Its argument says whether the queue was closed: the job then runs on the
-/// thread that pushed it and must only wind up (no blocking work).
+/// A job for the pool or the timer. Its argument says whether they were closed: the job then runs on
+/// the thread that pushed it (or closed them) and must only wind up (no blocking work).
 pub(crate) type Job = Box<dyn FnOnce(Closed) + Send + 'static>;
 
-/// Whether a job runs because its queue was closed.
+/// Whether a job runs because its pool or timer was closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Closed(pub(crate) bool);
 
-/// Jobs run one after another on one worker thread (the asynchronous driver's route fetches, connects and
-/// retries). Closed at shutdown; a job pushed after that runs at once with `Closed(true)`.
-#[derive(Default)]
-pub(crate) struct JobQueue {
-    tx: Mutex<Option<Sender<Job>>>,
+/// Most threads the pool runs at once: enough that one slow broker (a connect waiting out its timeout)
+/// or one long user callback holds up only its own sends, few enough to stay out of the way.
+const MAX_POOL_THREADS: usize = 8;
+
+/// How long an idle pool thread stays before it ends.
+const POOL_IDLE: Duration = Duration::from_secs(10);
+
+struct PoolState {
+    queue: VecDeque<Job>,
+    /// Threads running, and how many of them wait for a job.
+    threads: usize,
+    idle: usize,
+    open: bool,
 }
 
-impl std::fmt::Debug for JobQueue {
+/// The threads that run what the asynchronous driver may not run on a caller's, reader or timer thread:
+/// route fetches and connects. Threads start on demand, up to [`MAX_POOL_THREADS`], and end after
+/// [`POOL_IDLE`] without work. Closed at shutdown; a job pushed after that runs at once with
+/// `Closed(true)`.
+pub(crate) struct Pool {
+    state: Arc<(Mutex<PoolState>, Condvar)>,
+    /// Its threads' name.
+    name: &'static str,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::named("rmq-async-worker")
+    }
+}
+
+impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobQueue")
-            .field("open", &self.tx.lock().is_some())
+        let st = self.state.0.lock();
+        f.debug_struct("Pool")
+            .field("open", &st.open)
+            .field("threads", &st.threads)
             .finish()
     }
 }
 
-impl JobQueue {
-    /// Starts the queue's thread, named `name`, among `workers`.
-    pub(crate) fn open(&self, workers: &Workers, name: &str) -> Result<(), ProducerError> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        *self.tx.lock() = Some(tx);
-        workers.spawn(name, move || {
-            while let Ok(job) = rx.recv() {
-                job(Closed(false));
-            }
-        })
+impl Pool {
+    /// A closed pool whose threads are called `name`.
+    pub(crate) fn named(name: &'static str) -> Pool {
+        Pool {
+            state: Arc::new((
+                Mutex::new(PoolState {
+                    queue: VecDeque::new(),
+                    threads: 0,
+                    idle: 0,
+                    open: false,
+                }),
+                Condvar::new(),
+            )),
+            name,
+        }
     }
 
-    /// Runs `job` on the queue's thread, or at once with `Closed(true)` when the queue is closed.
+    /// Opens the pool (threads start with the first jobs).
+    pub(crate) fn open(&self) {
+        self.state.0.lock().open = true;
+    }
+
+    /// Runs `job` on a pool thread, or at once with `Closed(true)` when the pool is closed.
     pub(crate) fn push(&self, job: Job) {
-        let tx = self.tx.lock().clone();
-        let back = match tx {
-            Some(tx) => match tx.send(job) {
-                Ok(()) => return,
-                Err(back) => back.0,
-            },
-            None => job,
-        };
-        back(Closed(true));
+        let (lock, cond) = &*self.state;
+        let mut st = lock.lock();
+        if !st.open {
+            drop(st);
+            return job(Closed(true));
+        }
+        st.queue.push_back(job);
+        if st.idle >= st.queue.len() || st.threads >= MAX_POOL_THREADS {
+            drop(st);
+            cond.notify_one();
+            return;
+        }
+        st.threads += 1;
+        drop(st);
+        let state = self.state.clone();
+        let spawned = std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(move || pool_thread(&state));
+        if spawned.is_err() {
+            // No new thread: the ones running take the job; with none at all it winds up here.
+            let mut st = lock.lock();
+            st.threads -= 1;
+            if st.threads == 0 {
+                let jobs: Vec<Job> = st.queue.drain(..).collect();
+                drop(st);
+                for j in jobs {
+                    j(Closed(true));
+                }
+            }
+        }
     }
 
-    /// Closes the queue; its thread ends once the jobs already queued have run.
+    /// Closes the pool: queued jobs run with `Closed(true)` here; running ones finish; threads end.
     pub(crate) fn close(&self) {
-        self.tx.lock().take();
+        let (lock, cond) = &*self.state;
+        let jobs: Vec<Job> = {
+            let mut st = lock.lock();
+            st.open = false;
+            st.queue.drain(..).collect()
+        };
+        cond.notify_all();
+        for j in jobs {
+            j(Closed(true));
+        }
+    }
+}
+
+fn pool_thread(state: &(Mutex<PoolState>, Condvar)) {
+    let (lock, cond) = state;
+    let mut st = lock.lock();
+    loop {
+        if let Some(job) = st.queue.pop_front() {
+            drop(st);
+            job(Closed(false));
+            st = lock.lock();
+            continue;
+        }
+        if !st.open {
+            break;
+        }
+        st.idle += 1;
+        let timed_out = cond.wait_for(&mut st, POOL_IDLE).timed_out();
+        st.idle -= 1;
+        if timed_out && st.queue.is_empty() {
+            break;
+        }
+    }
+    st.threads -= 1;
+}
+
+#[derive(Default)]
+struct TimerState {
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    jobs: HashMap<u64, Job>,
+    next: u64,
+    open: bool,
+    /// Wakes the timer thread when an earlier job arrives or the timer closes.
+    thread: Option<std::thread::Thread>,
+}
+
+/// Jobs run at a time: an asynchronous send's attempt after a reconnect backoff, the deadline of a send
+/// waiting for room, of a flush, of a reply. One thread (started on first use) runs them in time order;
+/// a job must not block (one that needs to, hands itself to the [`Pool`]). Closed at shutdown: jobs not
+/// yet due run with `Closed(true)` at once.
+#[derive(Default)]
+pub(crate) struct Timer {
+    state: Arc<Mutex<TimerState>>,
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer")
+            .field("jobs", &self.state.lock().jobs.len())
+            .finish()
+    }
+}
+
+impl Timer {
+    /// Opens the timer.
+    pub(crate) fn open(&self) {
+        self.state.lock().open = true;
+    }
+
+    /// Runs `job` at `at` (at once on the timer thread if `at` has passed).
+    pub(crate) fn at(&self, at: Instant, job: Job) {
+        let mut st = self.state.lock();
+        if !st.open {
+            drop(st);
+            return job(Closed(true));
+        }
+        let id = st.next;
+        st.next += 1;
+        let earliest = st.due.peek().is_none_or(|Reverse((t, _))| at < *t);
+        st.due.push(Reverse((at, id)));
+        st.jobs.insert(id, job);
+        match &st.thread {
+            Some(t) if earliest => t.unpark(),
+            Some(_) => {}
+            None => {
+                let state = self.state.clone();
+                match std::thread::Builder::new()
+                    .name("rmq-timer".into())
+                    .spawn(move || timer_thread(&state))
+                {
+                    Ok(h) => st.thread = Some(h.thread().clone()),
+                    Err(_) => {
+                        // No timer thread: the job cannot wait; it winds up now.
+                        if let Some(job) = st.jobs.remove(&id) {
+                            drop(st);
+                            job(Closed(true));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the timer: every job not yet run runs now with `Closed(true)`; the thread ends.
+    pub(crate) fn close(&self) {
+        let (jobs, thread) = {
+            let mut st = self.state.lock();
+            st.open = false;
+            st.due.clear();
+            let mut jobs: Vec<(u64, Job)> = st.jobs.drain().collect();
+            jobs.sort_by_key(|(id, _)| *id);
+            (jobs, st.thread.clone())
+        };
+        if let Some(t) = thread {
+            t.unpark();
+        }
+        for (_, j) in jobs {
+            j(Closed(true));
+        }
+    }
+}
+
+fn timer_thread(state: &Mutex<TimerState>) {
+    loop {
+        let mut st = state.lock();
+        if !st.open && st.jobs.is_empty() {
+            st.thread = None;
+            return;
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(Reverse((t, id))) = st.due.peek().copied() {
+            if t > now {
+                break;
+            }
+            st.due.pop();
+            if let Some(j) = st.jobs.remove(&id) {
+                due.push(j);
+            }
+        }
+        let next = st.due.peek().map(|Reverse((t, _))| *t);
+        drop(st);
+        if !due.is_empty() {
+            for j in due {
+                j(Closed(false));
+            }
+            continue;
+        }
+        match next {
+            Some(t) => std::thread::park_timeout(t.saturating_duration_since(now)),
+            None => std::thread::park_timeout(Duration::from_secs(1)),
+        }
     }
 }

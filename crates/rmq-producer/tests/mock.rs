@@ -362,7 +362,19 @@ fn async_backpressure_fails_or_blocks() {
     });
     let first = blocking.send_async(&Message::new("T", "a"));
     let started = Instant::now();
-    let second = blocking.send_async(&Message::new("T", "b")); // waits for the first to time out
+    // The future waits for room inside itself: the call returns at once.
+    let second = blocking.send_async(&Message::new("T", "b"));
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!second.is_done());
+    // The callback form blocks its thread instead (backpressure for a sending loop), behind `second`.
+    let (tx, rx) = std::sync::mpsc::channel();
+    blocking.send_async_callback(&Message::new("T", "c"), move |r| {
+        let _ = tx.send(r);
+    });
     assert!(
         started.elapsed() >= Duration::from_millis(100),
         "{:?}",
@@ -370,6 +382,8 @@ fn async_backpressure_fails_or_blocks() {
     );
     assert!(first.wait().unwrap_err().is_timeout());
     assert!(second.wait().is_err());
+    assert!(rx.recv().unwrap().is_err());
+    assert!(blocking.flush(Instant::now() + Duration::from_secs(1)).is_empty());
 }
 
 #[test]

@@ -189,13 +189,20 @@ impl RemotingClient {
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
         let deadline = crate::time::deadline_after(Instant::now(), timeout);
-        if let Some(wait) = self.backoff_left(addr)
-            && crate::time::deadline_after(Instant::now(), wait) < deadline
-        {
+        if let Some(wait) = self.backoff_wait(addr, timeout) {
             std::thread::sleep(wait);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         self.start(addr, request, left, 0, false)?.wait()
+    }
+
+    /// The wait worth taking before a call to `addr` that may take `time_left`: the rest of its reconnect
+    /// backoff when that ends within `time_left` (a call made then connects, instead of failing at once
+    /// with [`RemotingError::Backoff`]); `None` when there is no backoff, or it outlasts the call. The one
+    /// rule every caller waits by: [`RemotingClient::invoke_sync`] sleeps it, the producer's asynchronous
+    /// sends schedule their attempt after it.
+    pub fn backoff_wait(&self, addr: &str, time_left: Duration) -> Option<Duration> {
+        self.backoff_left(addr).filter(|wait| *wait < time_left)
     }
 
     /// How long until `addr` may be connected again, when every connection slot of it is in its reconnect

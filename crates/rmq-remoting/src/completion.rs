@@ -3,14 +3,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use rmq_protocol::RemotingCommand;
 
+use crate::cell::{Completed, Completion};
 use crate::error::RemotingError;
 use crate::flow::Permit;
 
@@ -22,20 +21,10 @@ pub type Callback = Box<dyn FnOnce(Result<RemotingCommand, RemotingError>) + Sen
 /// How long a synchronous waiter polls before sleeping.
 const SPIN: Duration = Duration::from_micros(50);
 
-#[derive(Default)]
-struct State {
-    result: Option<Result<RemotingCommand, RemotingError>>,
-    done: bool,
-    waker: Option<Waker>,
-    callback: Option<Callback>,
-}
-
-/// The shared completion slot of one request.
+/// The shared completion slot of one request: its [`Completion`] and what the connection needs to time
+/// it out and give its room back.
 pub(crate) struct Slot {
-    state: Mutex<State>,
-    /// Set once the slot is complete, for lock-free polling while spinning.
-    done_flag: AtomicBool,
-    cond: Condvar,
+    cell: Completion<Result<RemotingCommand, RemotingError>>,
     pub(crate) deadline: Instant,
     pub(crate) timeout: Duration,
     pub(crate) permit: Permit,
@@ -57,55 +46,33 @@ impl Slot {
         permit: Permit,
         callback: Option<Callback>,
     ) -> Arc<Slot> {
+        let cell = match callback {
+            Some(cb) => Completion::with_callback("invoke_async callback", cb),
+            None => Completion::new(),
+        };
         Arc::new(Slot {
-            state: Mutex::new(State {
-                callback,
-                ..State::default()
-            }),
-            done_flag: AtomicBool::new(false),
-            cond: Condvar::new(),
+            cell,
             deadline,
             timeout,
             permit,
         })
     }
 
-    /// Completes the slot once; later calls are ignored. `release` runs exactly when this call completes
-    /// the slot, before any waiter, waker or callback sees the outcome (so the in-flight room is already
-    /// free when the caller continues). Returns whether this call completed it.
     /// Whether the slot has its outcome.
     #[cfg(test)]
     pub(crate) fn is_complete(&self) -> bool {
-        self.done_flag.load(Ordering::Acquire)
+        self.cell.is_done()
     }
 
+    /// Completes the slot once; later calls are ignored. `release` runs exactly when this call completes
+    /// the slot, before any waiter, waker or callback sees the outcome (so the in-flight room is already
+    /// free when the caller continues). Returns whether this call completed it.
     pub(crate) fn complete(
         &self,
         result: Result<RemotingCommand, RemotingError>,
         release: impl FnOnce(),
     ) -> bool {
-        let mut st = self.state.lock();
-        if st.done {
-            return false;
-        }
-        st.done = true;
-        release();
-        if let Some(cb) = st.callback.take() {
-            drop(st);
-            self.done_flag.store(true, Ordering::Release);
-            // The callback is the user's: its panic must not unwind through a reader or timer thread.
-            crate::guard::run_user_code("invoke_async callback", || cb(result));
-            return true;
-        }
-        st.result = Some(result);
-        let waker = st.waker.take();
-        drop(st);
-        self.done_flag.store(true, Ordering::Release);
-        self.cond.notify_all();
-        if let Some(w) = waker {
-            w.wake();
-        }
-        true
+        self.cell.complete(result, release) != Completed::AlreadyDone
     }
 }
 
@@ -195,15 +162,15 @@ impl ResponseFuture {
         // sequential round trip drops from 1.23x to ~1.1x a raw socket). Only when few requests are in
         // flight, so busy senders never spin against each other.
         if self.owner().is_some_and(|c| c.spin_worthwhile()) {
-            let spin_until = Instant::now() + SPIN;
-            while !self.slot.done_flag.load(Ordering::Acquire) && Instant::now() < spin_until {
-                std::hint::spin_loop();
-            }
+            self.slot.cell.spin(SPIN);
         }
-        let mut st = self.slot.state.lock();
-        while !st.done {
-            if self.slot.cond.wait_until(&mut st, deadline).timed_out() && !st.done {
-                drop(st);
+        let waited = self.slot.cell.wait_until(Some(deadline));
+        self.taken = true;
+        match waited {
+            Poll::Ready(Some(r)) => r,
+            // Delivered but taken: only a callback takes the value, and a slot with one has no handle.
+            Poll::Ready(None) => Err(RemotingError::Shutdown),
+            Poll::Pending => {
                 let err = self.timeout_error();
                 // Complete it ourselves so a racing response is dropped and the permit released once.
                 if let Some(conn) = self.owner() {
@@ -211,12 +178,13 @@ impl ResponseFuture {
                 } else {
                     self.slot.complete(Err(err.clone()), || {});
                 }
-                self.taken = true;
-                return Err(err);
+                // A response that won the race is the outcome; else the timeout.
+                match self.slot.cell.wait_until(Some(Instant::now())) {
+                    Poll::Ready(Some(r)) => r,
+                    _ => Err(err),
+                }
             }
         }
-        self.taken = true;
-        st.result.take().unwrap_or(Err(RemotingError::Shutdown))
     }
 
     fn timeout_error(&self) -> RemotingError {
@@ -235,19 +203,14 @@ impl Future for ResponseFuture {
     type Output = Result<RemotingCommand, RemotingError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = self.slot.state.lock();
-        if st.done {
-            let r = st.result.take().unwrap_or(Err(RemotingError::Shutdown));
-            drop(st);
-            self.taken = true;
-            return Poll::Ready(r);
+        match self.slot.cell.poll_take(cx) {
+            // The client's timer completes expired requests, so this waker is always called eventually.
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                self.taken = true;
+                Poll::Ready(r.unwrap_or(Err(RemotingError::Shutdown)))
+            }
         }
-        // The client's timer completes expired requests, so this waker is always called eventually.
-        match &st.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 

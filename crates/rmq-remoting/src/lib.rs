@@ -32,6 +32,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cell;
 mod client;
 mod completion;
 mod connection;
@@ -44,6 +45,7 @@ mod tls;
 mod transport;
 mod writer;
 
+pub use cell::{Completed, Completion};
 pub use client::{RemotingClient, RemotingConfig, RpcHook};
 pub use completion::{Callback, ResponseFuture};
 pub use error::RemotingError;
