@@ -243,16 +243,16 @@ impl InFlight {
         let queued = self.enter(open, Some(deadline), move |r| {
             c.complete(r, || {});
         });
-        if queued {
-            // The timer ends the wait at the deadline; should it be late, this thread does.
-            let late = rmq_remoting::deadline_after(deadline, Duration::from_millis(100));
-            if cell.wait_until(Some(late)).is_pending() {
-                self.expire(Instant::now());
-            }
+        // The timer ends the wait at the deadline; should it be late, this thread does.
+        let late = rmq_remoting::deadline_after(deadline, Duration::from_millis(100));
+        let mut waited = cell.wait_until(Some(late));
+        if queued && waited.is_pending() {
+            self.expire(Instant::now());
+            waited = cell.wait_until(None);
         }
-        match cell.wait_until(None) {
+        match waited {
             Poll::Ready(Some(r)) => r,
-            _ => Err(ProducerError::State("place already taken")),
+            _ => Err(ProducerError::State("no place given")),
         }
     }
 

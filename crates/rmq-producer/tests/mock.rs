@@ -383,7 +383,11 @@ fn async_backpressure_fails_or_blocks() {
     assert!(first.wait().unwrap_err().is_timeout());
     assert!(second.wait().is_err());
     assert!(rx.recv().unwrap().is_err());
-    assert!(blocking.flush(Instant::now() + Duration::from_secs(1)).is_empty());
+    assert!(
+        blocking
+            .flush(Instant::now() + Duration::from_secs(1))
+            .is_empty()
+    );
 }
 
 #[test]
