@@ -139,9 +139,9 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         }
         stop.store(true, Ordering::Relaxed);
         let (gaps, worst_at) = ticker.await.unwrap_or_default();
-        eprintln!("worst gap at {:.3} s", worst_at.as_secs_f64());
         (
             gaps,
+            worst_at,
             ok.load(Ordering::Relaxed),
             failed.load(Ordering::Relaxed),
         )
