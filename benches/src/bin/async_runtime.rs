@@ -1,11 +1,15 @@
 //! rmq's futures on a tokio runtime against a real broker. Run by `scripts/bench-async`; prints one JSON
 //! line per run.
 //!
-//! - `ticker`: a current-thread runtime runs a 1 ms ticker task beside one task that issues `--count`
-//!   `send_async` futures (in-flight bound `--bound`) and awaits them; after `--pause-after` sends are
-//!   stored, the broker (`--pause-pid`) is stopped (SIGSTOP) for `--pause-secs`, then continued.
-//!   Reports the ticker's worst gap between ticks (a blocked executor thread shows here), its p99,
-//!   and the sends' outcomes.
+//! - `ticker`: a current-thread runtime runs a 1 ms ticker task beside one task that calls
+//!   `send_async` `--count` times (in-flight bound `--bound`, a yield every 64 calls), each future
+//!   awaited by a task of its own; after `--pause-after` sends are stored, the broker (`--pause-pid`)
+//!   is stopped (SIGSTOP) for `--pause-secs`, then continued. Reports the ticker's worst gap between
+//!   ticks (a blocked executor thread shows here), its p99, when the worst came, and the outcomes.
+//!   `--sends-from-thread`: the control, the same sends from a thread of their own (the runtime runs
+//!   only the ticker). `--pin-runtime-cpu N`: the runtime's thread alone on CPU N (start the process
+//!   and the broker on the other CPUs, `taskset`), so the gaps are the thread's own, not the
+//!   machine's contention.
 //! - `await`: `--count` sends awaited by `--window` tasks on a current-thread runtime (bound =
 //!   window). `callback`: the same count with `send_async_callback` from one thread (the same bound
 //!   blocking it). Reports messages per second.
@@ -17,7 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rmq_producer::{Producer, ProducerConfig, ProducerError};
+use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
+use rmq_producer::{Producer, ProducerConfig, ProducerError, SendResult};
 use rmq_protocol::Message;
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -72,6 +77,12 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
     let pause_pid: u32 = flag(args, "--pause-pid", 0);
     let pause_secs: f64 = flag(args, "--pause-secs", 5.0);
     let pause_after: u64 = flag(args, "--pause-after", 10_000);
+    let from_thread = args.iter().any(|a| a == "--sends-from-thread");
+    let pin: Option<u32> = args
+        .iter()
+        .position(|a| a == "--pin-runtime-cpu")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
     let stored = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     // The pauser: a thread of its own, so the runtime's thread does nothing but the two tasks.
@@ -91,10 +102,19 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
             ((t - started).as_secs_f64(), t.elapsed().as_secs_f64())
         })
     };
+    if let Some(cpu) = pin {
+        // Start the producer's timer first, so it is not born on the runtime's CPU (threads inherit
+        // the CPUs of the thread that starts them; the pauser above is started already).
+        let _ = producer
+            .flush_async(Instant::now() + Duration::from_millis(1))
+            .wait();
+        pin_this_thread(cpu);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("a tokio runtime");
+    let (mut slowest_call, mut slowest_segment) = (Duration::ZERO, Duration::ZERO);
     let (gaps, worst_at, ok, failed) = rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
@@ -108,34 +128,86 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
                 if now - last > worst {
                     (worst, worst_at) = (now - last, now - started);
                 }
+                if std::env::var_os("TICKER_TRACE").is_some()
+                    && now - last > Duration::from_millis(5)
+                {
+                    eprintln!(
+                        "gap {:.1} ms at {:.3} s",
+                        (now - last).as_secs_f64() * 1e3,
+                        (now - started).as_secs_f64()
+                    );
+                }
                 gaps.push(now - last);
                 last = now;
             }
             (gaps, worst_at)
         });
         let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut futures = Vec::with_capacity(count);
-        for i in 0..count {
-            futures.push(producer.send_async(message));
-            if i % 64 == 63 {
-                tokio::task::yield_now().await;
+        if from_thread {
+            // The control: the same sends from a thread of their own; the runtime runs only the ticker.
+            let (p, m, ok2, failed2, stored2) = (
+                producer.clone(),
+                message.clone(),
+                ok.clone(),
+                failed.clone(),
+                stored.clone(),
+            );
+            let sender = std::thread::spawn(move || {
+                let futures: Vec<_> = (0..count).map(|_| p.send_async(&m)).collect();
+                for f in futures {
+                    if f.wait().is_ok() {
+                        ok2.fetch_add(1, Ordering::Relaxed);
+                        stored2.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed2.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            while !sender.is_finished() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
+            let _ = sender.join();
+            stop.store(true, Ordering::Relaxed);
+            let (gaps, worst_at) = ticker.await.unwrap_or_default();
+            return (
+                gaps,
+                worst_at,
+                ok.load(Ordering::Relaxed),
+                failed.load(Ordering::Relaxed),
+            );
         }
-        for (i, f) in futures.into_iter().enumerate() {
-            // Outcomes that are ready return without yielding: a loop over thousands of them must give
-            // the runtime back now and then, as the loop that created them did.
-            if i % 64 == 63 {
-                tokio::task::yield_now().await;
+        // The futures are created here, on the runtime's thread (the call must not block it), 64 at a
+        // time, and awaited together (FuturesUnordered polls only those woken, 32 at most per poll
+        // before it yields), outcomes taken as they come.
+        let mut pending = FuturesUnordered::new();
+        let tally = |r: Result<SendResult, ProducerError>| {
+            if r.is_ok() {
+                ok.fetch_add(1, Ordering::Relaxed);
+                stored.fetch_add(1, Ordering::Relaxed);
+            } else {
+                failed.fetch_add(1, Ordering::Relaxed);
             }
-            match f.await {
-                Ok(_) => {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                    stored.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
+        };
+        let mut created = 0;
+        while created < count {
+            let segment = Instant::now();
+            for _ in 0..64.min(count - created) {
+                let call = Instant::now();
+                pending.push(producer.send_async(message));
+                slowest_call = slowest_call.max(call.elapsed());
+                created += 1;
+            }
+            slowest_segment = slowest_segment.max(segment.elapsed());
+            for _ in 0..64 {
+                match pending.next().now_or_never() {
+                    Some(Some(r)) => tally(r),
+                    _ => break,
                 }
             }
+            tokio::task::yield_now().await;
+        }
+        while let Some(r) = pending.next().await {
+            tally(r);
         }
         stop.store(true, Ordering::Relaxed);
         let (gaps, worst_at) = ticker.await.unwrap_or_default();
@@ -161,12 +233,28 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         .filter(|g| **g > Duration::from_millis(5))
         .count();
     println!(
-        "{{\"mode\":\"ticker\",\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3}}}",
+        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_64_calls_ms\":{:.3}}}",
+        pin.is_some(),
         sorted.len(),
         ms(worst),
         ms(p99),
-        worst_at.as_secs_f64()
+        worst_at.as_secs_f64(),
+        ms(slowest_call),
+        ms(slowest_segment)
     );
+}
+
+/// Moves the calling thread (only) to `cpu`, with `taskset` (threads it starts later inherit it).
+fn pin_this_thread(cpu: u32) {
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if let Some(tid) = tid {
+        let _ = std::process::Command::new("taskset")
+            .args(["-p", "-c", &cpu.to_string(), &tid])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
 }
 
 fn awaited(producer: &Producer, message: &Message, count: usize, window: usize) {

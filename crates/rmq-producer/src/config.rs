@@ -65,7 +65,8 @@ pub struct ProducerConfig {
     pub batch_size: usize,
     /// Most asynchronous sends in flight. Default 10,000 (Java's `backPressureForAsyncSendNum`).
     pub async_send_semaphore: usize,
-    /// When the bound is reached, block the sender up to `send_msg_timeout` (true, default) or fail at
+    /// When the bound is reached, wait for room up to the send's timeout (true, default: inside the
+    /// future of a future-returning send, on the caller's thread for `send_async_callback`), or fail at
     /// once with `Overloaded` (false).
     pub async_send_block: bool,
     /// Connection settings: header serialization, frame limit, connections per address, connect timeout

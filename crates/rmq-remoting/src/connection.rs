@@ -386,6 +386,7 @@ impl ConnInner {
 }
 
 fn reader_loop(conn: Weak<ConnInner>, mut stream: ReadHalf, max_frame: usize, tls: bool) {
+    crate::writer::mark_reader_thread();
     let decoder = FrameDecoder::new(max_frame);
     let mut answered = false;
     let mut buf = BytesMut::with_capacity(64 * 1024);

@@ -143,6 +143,16 @@ const ANSWERS_FLOWING: Duration = Duration::from_millis(5);
 /// A writer thread with nothing to write for this long ends.
 const WRITER_IDLE: Duration = Duration::from_secs(1);
 
+thread_local! {
+    /// Set on connections' reader threads, which must never block on a socket.
+    static ON_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as a connection's reader thread (for its whole life).
+pub(crate) fn mark_reader_thread() {
+    ON_READER.with(|r| r.set(true));
+}
+
 /// The write side of one connection.
 pub(crate) struct Writer {
     addr: String,
@@ -226,6 +236,14 @@ impl Writer {
             return Ok(());
         }
         st.flushing = true;
+        if self.reader_flushes && ON_READER.with(std::cell::Cell::get) {
+            // A reader thread (another connection's: a callback sending on) never blocks on a write:
+            // what the socket does not take now stays pending for the next writer or the timer's
+            // `flush_stale`, which hands it to this connection's writer thread.
+            return self
+                .drain(st, |out| out.try_write_to(&self.stream), owner)
+                .map(drop);
+        }
         self.flush(st, owner)
     }
 
