@@ -9,7 +9,9 @@
 //!   `--sends-from-thread`: the control, the same sends from a thread of their own (the runtime runs
 //!   only the ticker). `--pin-runtime-cpu N`: the runtime's thread alone on CPU N (start the process
 //!   and the broker on the other CPUs, `taskset`), so the gaps are the thread's own, not the
-//!   machine's contention.
+//!   machine's contention. `--event-interval N`: tokio's `event_interval` (default 61: the timer is
+//!   checked only every 61 task polls while tasks are always ready). `TICKER_TRACE=1` prints every
+//!   gap over 5 ms and every `send_async` call over 1 ms.
 //! - `await`: `--count` sends awaited by `--window` tasks on a current-thread runtime (bound =
 //!   window). `callback`: the same count with `send_async_callback` from one thread (the same bound
 //!   blocking it). Reports messages per second.
@@ -110,10 +112,12 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
             .wait();
         pin_this_thread(cpu);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    let event_interval: u32 = flag(args, "--event-interval", 0);
+    if event_interval > 0 {
+        builder.event_interval(event_interval);
+    }
+    let rt = builder.enable_time().build().expect("a tokio runtime");
     let (mut slowest_call, mut slowest_segment) = (Duration::ZERO, Duration::ZERO);
     let (gaps, worst_at, ok, failed) = rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
@@ -195,6 +199,15 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
                 let call = Instant::now();
                 pending.push(producer.send_async(message));
                 slowest_call = slowest_call.max(call.elapsed());
+                if std::env::var_os("TICKER_TRACE").is_some()
+                    && call.elapsed() > Duration::from_millis(1)
+                {
+                    eprintln!(
+                        "call {created} took {:.2} ms at {:.3} s",
+                        call.elapsed().as_secs_f64() * 1e3,
+                        (call - started).as_secs_f64()
+                    );
+                }
                 created += 1;
             }
             slowest_segment = slowest_segment.max(segment.elapsed());
@@ -233,7 +246,7 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         .filter(|g| **g > Duration::from_millis(5))
         .count();
     println!(
-        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_64_calls_ms\":{:.3}}}",
+        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"event_interval\":{event_interval},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_64_calls_ms\":{:.3}}}",
         pin.is_some(),
         sorted.len(),
         ms(worst),
