@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
@@ -119,7 +120,8 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
     }
     let rt = builder.enable_time().build().expect("a tokio runtime");
     let (mut slowest_call, mut slowest_segment) = (Duration::ZERO, Duration::ZERO);
-    let (gaps, worst_at, ok, failed) = rt.block_on(async {
+    let steal0 = steal_ticks(pin.unwrap_or(0));
+    let timed = Timed::new(started, async {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let ticker = tokio::spawn(async move {
@@ -219,8 +221,15 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
             }
             tokio::task::yield_now().await;
         }
+        // Outcomes that are ready come back without a yield (rmq's futures know no runtime's budget):
+        // a loop taking thousands of them gives the runtime back every 64, as the loop above does.
+        let mut taken = 0u64;
         while let Some(r) = pending.next().await {
             tally(r);
+            taken += 1;
+            if taken % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
         }
         stop.store(true, Ordering::Relaxed);
         let (gaps, worst_at) = ticker.await.unwrap_or_default();
@@ -231,6 +240,8 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
             failed.load(Ordering::Relaxed),
         )
     });
+    let ((gaps, worst_at, ok, failed), longest_poll, longest_poll_at) = rt.block_on(timed);
+    let steal = steal_ticks(pin.unwrap_or(0)).saturating_sub(steal0);
     let secs = started.elapsed().as_secs_f64();
     let (paused_at, paused) = pauser.join().unwrap_or((0.0, 0.0));
     let mut sorted = gaps.clone();
@@ -246,15 +257,68 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         .filter(|g| **g > Duration::from_millis(5))
         .count();
     println!(
-        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"event_interval\":{event_interval},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_64_calls_ms\":{:.3}}}",
+        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"event_interval\":{event_interval},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_64_calls_ms\":{:.3},\"longest_main_poll_ms\":{:.3},\"longest_main_poll_at_s\":{:.3},\"cpu_steal_ticks\":{steal}}}",
         pin.is_some(),
         sorted.len(),
         ms(worst),
         ms(p99),
         worst_at.as_secs_f64(),
         ms(slowest_call),
-        ms(slowest_segment)
+        ms(slowest_segment),
+        ms(longest_poll),
+        longest_poll_at.as_secs_f64()
     );
+}
+
+/// A future that notes its longest single poll (how long it held the runtime's thread) and when.
+struct Timed<F: Future> {
+    inner: std::pin::Pin<Box<F>>,
+    started: Instant,
+    longest: Duration,
+    at: Duration,
+}
+
+impl<F: Future> Timed<F> {
+    fn new(started: Instant, inner: F) -> Self {
+        Timed {
+            inner: Box::pin(inner),
+            started,
+            longest: Duration::ZERO,
+            at: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = (F::Output, Duration, Duration);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let t = Instant::now();
+        let r = self.inner.as_mut().poll(cx);
+        let took = t.elapsed();
+        if took > self.longest {
+            self.longest = took;
+            self.at = t - self.started;
+        }
+        r.map(|o| (o, self.longest, self.at))
+    }
+}
+
+/// The CPU's steal time so far (ticks of 10 ms the hypervisor ran something else while this CPU's
+/// vCPU wanted to run), from /proc/stat.
+fn steal_ticks(cpu: u32) -> u64 {
+    let name = format!("cpu{cpu}");
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+                .and_then(|l| l.split_whitespace().nth(8)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Moves the calling thread (only) to `cpu`, with `taskset` (threads it starts later inherit it).
