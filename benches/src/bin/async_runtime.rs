@@ -19,9 +19,9 @@
 //! `async_runtime MODE --namesrv ADDR [--topic T] [--count N] [--bound N] [--window N] [--size BYTES]
 //!  [--timeout-ms MS] [--pause-pid PID --pause-secs S --pause-after N]`
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
@@ -227,7 +227,7 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         while let Some(r) = pending.next().await {
             tally(r);
             taken += 1;
-            if taken % 64 == 0 {
+            if taken.is_multiple_of(64) {
                 tokio::task::yield_now().await;
             }
         }

@@ -23,7 +23,8 @@ use crate::workers::Closed;
 
 /// A callback run once with a send's outcome. It runs on a connection's reader thread (or its writer
 /// thread, or the remoting timer, when the connection fails or the attempt times out), a producer pool
-/// or timer thread, or the sender's thread: it must not block.
+/// or timer thread, the sender's thread, or whichever thread freed the place a waiting send took: it
+/// must not block.
 pub type SendCallback = Box<dyn FnOnce(Result<SendResult, ProducerError>) + Send + 'static>;
 
 /// The pending outcome of [`crate::Producer::send_async`].
@@ -243,17 +244,13 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
                             if closed.0 {
                                 shut(&c, send);
                             } else {
-                                hand_off(&c, send, move |c, send| {
-                                    launch(c, send, a, Instant::now());
-                                });
+                                connect_and_launch(&c, send, a);
                             }
                         }),
                     );
                 }
                 None if on_pool => launch(core, send, a, Instant::now()),
-                None => hand_off(core, send, move |c, send| {
-                    launch(c, send, a, Instant::now());
-                }),
+                None => connect_and_launch(core, send, a),
             }
         }
         Plan::Attempt(a) => launch(core, send, a, now),
@@ -270,6 +267,13 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
             core.in_flight().release(ticket);
         }
     }
+}
+
+/// Launches `a` from the pool, which may connect.
+fn connect_and_launch(core: &Arc<Core>, send: AsyncSend, a: Attempt) {
+    hand_off(core, send, move |c, send| {
+        launch(c, send, a, Instant::now())
+    });
 }
 
 /// Sends one attempt, begun at `sent_at`; an answered attempt's outcome comes back on a reader thread

@@ -81,7 +81,8 @@ struct Chain {
 }
 
 /// [`crate::Producer::send_batch_async`]: the batches go one after another, each as an asynchronous send
-/// started when the one before it is stored; the first error ends the chain.
+/// started when the one before it is stored; the first error ends the chain (so does a shutdown: the
+/// batches not started yet are refused).
 pub(crate) fn send_async(
     core: &Arc<Core>,
     messages: &[Message],
@@ -119,7 +120,10 @@ fn next(chain: Arc<Chain>) {
             return;
         }
     };
-    let (core, room) = (chain.core.clone(), chain.room);
+    // The first batch waits for room as the caller asked; the ones after it continue a call already
+    // accepted, and wait (the place of the one before is given back only after its outcome).
+    let room = if i == 0 { chain.room } else { Room::Queue };
+    let core = chain.core.clone();
     let then = Arc::new(Completion::with_callback(
         "batch chain",
         move |r: Result<SendResult, ProducerError>| match r {

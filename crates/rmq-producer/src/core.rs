@@ -1,6 +1,6 @@
 //! [`Core`]: what one producer shares between its handle, its send drivers and its workers. Each part
-//! belongs to its own room (routes, requests, stats, in-flight table, heartbeats, workers, the async
-//! worker queue); this file only builds them and hands them out.
+//! belongs to its own room (routes, requests, stats, in-flight table, heartbeats, workers, the pool and
+//! the timer of asynchronous sends); this file only builds them and hands them out.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -202,7 +202,6 @@ impl Core {
         &self.workers
     }
 
-    /// The queue the asynchronous driver hands blocking steps to.
     /// Makes sure `topic`'s route is cached, fetching it within `mq_client_api_timeout` if needed, and
     /// greets the brokers it names.
     pub(crate) fn ensure_route(&self, topic: &str) -> Result<(), ProducerError> {

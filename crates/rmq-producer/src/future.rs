@@ -58,7 +58,8 @@ impl<T> Pending<T> {
     }
 
     /// Blocks this thread until the outcome is known (a send: at most about its timeout after it was
-    /// accepted, waiting for room included).
+    /// accepted, waiting for room included; a batch: that per batch; a transaction: its send and the
+    /// local transaction).
     pub fn wait(self) -> Result<T, ProducerError> {
         match self.cell.wait_until(None) {
             Poll::Ready(Some(r)) => r,

@@ -108,7 +108,8 @@ thread_local! {
     static RUNNING: std::cell::RefCell<Option<Due>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `due` (and whatever these runs give back on this thread) without nesting.
+/// Runs `due` (and whatever these runs give back on this thread) without nesting. Should a grant
+/// unwind, the ones still queued here run as the stack unwinds, so none is left behind.
 fn run_grants(due: Due) {
     if due.is_empty() {
         return;
@@ -123,22 +124,53 @@ fn run_grants(due: Due) {
             *r = Some(Vec::new());
         }
     });
-    let Some(mut batch) = batch else { return };
-    loop {
-        for (grant, r) in batch {
-            grant(r);
-        }
-        batch = RUNNING.with(|r| {
-            let mut r = r.borrow_mut();
-            let more = r.as_mut().map(std::mem::take).unwrap_or_default();
-            if more.is_empty() {
-                *r = None;
+    let Some(batch) = batch else { return };
+    Outer(batch.into()).run();
+}
+
+/// The outermost [`run_grants`] on a thread: runs its grants and those nested calls queue; when it
+/// ends (also by a grant unwinding, a bug) the thread's queue is cleared, and on unwinding what is
+/// left still runs, so no waiter is left holding a place nobody gives it.
+struct Outer(std::collections::VecDeque<(Grant, Result<Ticket, ProducerError>)>);
+
+impl Outer {
+    fn run(&mut self) {
+        loop {
+            while let Some((grant, r)) = self.0.pop_front() {
+                grant(r);
             }
-            more
-        });
-        if batch.is_empty() {
-            return;
+            let more = RUNNING.with(|r| {
+                r.borrow_mut()
+                    .as_mut()
+                    .map(std::mem::take)
+                    .unwrap_or_default()
+            });
+            if more.is_empty() {
+                return;
+            }
+            self.0.extend(more);
         }
+    }
+}
+
+impl Drop for Outer {
+    fn drop(&mut self) {
+        let more = RUNNING.with(|r| r.borrow_mut().take()).unwrap_or_default();
+        if std::thread::panicking() {
+            for (grant, r) in self.0.drain(..).chain(more) {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| grant(r)));
+            }
+        }
+    }
+}
+
+/// Releases the table's lock, then runs `due` and completes the flushes waiting for an idle table.
+fn finish(mut t: parking_lot::MutexGuard<'_, Table>, due: Due) {
+    let idle = t.take_idle();
+    drop(t);
+    run_grants(due);
+    for c in idle {
+        c.complete((), || {});
     }
 }
 
@@ -271,12 +303,7 @@ impl InFlight {
             }
         }
         let next = t.deadlines.keys().next().map(|(d, _)| *d);
-        let idle = t.take_idle();
-        drop(t);
-        run_grants(due);
-        for c in idle {
-            c.complete((), || {});
-        }
+        finish(t, due);
         if let Some(next) = next {
             self.schedule(next);
         }
@@ -299,12 +326,7 @@ impl InFlight {
         if t.open.is_empty() && t.open.capacity() > 1024 {
             t.open.shrink_to(16);
         }
-        let idle = t.take_idle();
-        drop(t);
-        run_grants(due);
-        for c in idle {
-            c.complete((), || {});
-        }
+        finish(t, due);
     }
 
     /// Ends every wait with a shutdown error; later sends are refused.
@@ -316,12 +338,7 @@ impl InFlight {
             .into_values()
             .map(|w| (w.grant, Err(ProducerError::State("shut down"))))
             .collect();
-        let idle = t.take_idle();
-        drop(t);
-        run_grants(due);
-        for c in idle {
-            c.complete((), || {});
-        }
+        finish(t, due);
     }
 
     /// Sends accepted and not yet complete: in flight and waiting for room.
@@ -337,6 +354,9 @@ impl InFlight {
             drop(t);
             cell.complete((), || {});
         } else {
+            // Flushes that gave up (their deadline passed) leave their cells: drop them here, so a
+            // table that never empties does not collect them.
+            t.idle.retain(|c| !c.is_done());
             t.idle.push(cell);
         }
     }
@@ -346,6 +366,8 @@ impl InFlight {
         let idle = Arc::new(Completion::new());
         self.when_idle(idle.clone());
         let _ = idle.wait_until(Some(deadline));
+        // Given up (or idle): done either way, so the table drops the cell.
+        idle.complete((), || {});
         self.pending()
     }
 
@@ -526,6 +548,19 @@ mod tests {
         assert_eq!(*ends.lock(), [(2, true), (1, true), (3, true)]);
         let refused = acquire(&f, &MsgId::new("y"), &t, now, None);
         assert!(matches!(refused, Err(ProducerError::State(_))));
+    }
+
+    /// Before: a flush that gave up left its cell in the table until the table emptied; under steady
+    /// load that list grew with every flush.
+    #[test]
+    fn flushes_that_gave_up_do_not_pile_up() {
+        let f = InFlight::new(4);
+        let (now, t): (Instant, Arc<str>) = (Instant::now(), Arc::from("T"));
+        let _held = acquire(&f, &MsgId::new("0"), &t, now, None).unwrap();
+        for _ in 0..1_000 {
+            assert_eq!(f.wait_idle(Instant::now()).len(), 1);
+        }
+        assert!(f.table.lock().idle.len() <= 1);
     }
 
     /// A grant that ends its send at once gives its place back to the next waiter without nesting

@@ -207,7 +207,7 @@ impl Producer {
     /// Stops accepting sends, lets asynchronous sends in flight finish (retries included) for up to
     /// `drain`, completes every one still open with an error (none is dropped silently), tells every
     /// broker the client leaves (UNREGISTER_CLIENT), closes the connections and joins the background
-    /// threads. Idempotent. Called from a send callback (or by dropping the last handle there), it
+    /// threads (the pool and timer threads of asynchronous sends end on their own). Idempotent. Called from a send callback (or by dropping the last handle there), it
     /// refuses new sends at once and does the rest on a thread of its own, so the callback returns.
     pub fn shutdown_timeout(&self, drain: Duration) {
         shutdown(self.core(), drain);
@@ -574,6 +574,9 @@ impl Producer {
                 reason: "must be more than zero".into(),
             }));
         }
+        if let Err(e) = core.check_running() {
+            return ReplyFuture::done(Err(e));
+        }
         if core.routes().behind_proxy() {
             return ReplyFuture::done(Err(not_through_proxy()));
         }
@@ -592,10 +595,10 @@ impl Producer {
         let expiring = id.clone();
         core.timer().at(
             reply.deadline(),
-            Box::new(move |_| {
-                if let Some(r) = replies.upgrade() {
-                    r.expire(&expiring);
-                }
+            Box::new(move |closed| match (replies.upgrade(), closed.0) {
+                (Some(r), false) => r.expire(&expiring),
+                (Some(r), true) => r.fail(&expiring, ProducerError::State("shut down")),
+                (None, _) => {}
             }),
         );
         let replies = Arc::downgrade(core.replies());

@@ -65,7 +65,11 @@ fn answer(
 
 /// [`crate::Producer::recall`].
 pub(crate) fn recall(core: &Core, topic: &str, handle: &str) -> Result<String, ProducerError> {
-    let r = prepare(core, topic, handle)?;
+    send_blocking(core, prepare(core, topic, handle)?)
+}
+
+/// Sends `r` and waits for the answer (fetching the route and connecting if needed).
+fn send_blocking(core: &Core, r: Recall) -> Result<String, ProducerError> {
     core.ensure_route(&r.topic)?;
     let addr = core.routes().master_of(&r.topic, &r.handle.broker_name)?;
     let timeout = core.config().send_msg_timeout;
@@ -98,14 +102,7 @@ pub(crate) fn recall_async(core: &Arc<Core>, topic: &str, handle: &str) -> Pendi
                 let r = if closed.0 {
                     Err(ProducerError::State("shut down"))
                 } else {
-                    c.ensure_route(&r.topic)
-                        .and_then(|()| c.routes().master_of(&r.topic, &r.handle.broker_name))
-                        .and_then(|addr| {
-                            answer(
-                                r.handle,
-                                c.remoting().invoke_sync(&addr, r.request, timeout),
-                            )
-                        })
+                    send_blocking(&c, r)
                 };
                 cell.complete(r, || {});
             }));

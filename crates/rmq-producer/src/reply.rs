@@ -82,7 +82,8 @@ impl Replies {
 
     /// Ends the wait for `correlation_id` with `r` (a send that failed, a deadline).
     pub(crate) fn fail(&self, correlation_id: &str, r: ProducerError) {
-        if let Some(w) = self.waiting.lock().remove(correlation_id) {
+        let entry = self.waiting.lock().remove(correlation_id);
+        if let Some(w) = entry {
             w.slot.complete(Err(r), || {});
         }
     }
@@ -119,7 +120,8 @@ impl Replies {
                     .get(property::CORRELATION_ID)
                     .unwrap_or_default()
                     .to_owned();
-                match self.waiting.lock().remove(&id) {
+                let entry = self.waiting.lock().remove(&id);
+                match entry {
                     Some(w) => {
                         self.received.fetch_add(1, Ordering::Relaxed);
                         w.slot.complete(Ok(msg), || {});

@@ -233,8 +233,17 @@ impl<'a> SendJob<'a> {
                 .router()
                 .route_with_selector(topic, &self.key, *sel, None, now),
             Target::Owned(sel) => {
+                // It may run on a reader, pool or timer thread: a panic there is caught and counted,
+                // and refuses the send as a selector returning no queue does.
+                let guarded =
+                    |qs: &[rmq_routing::PublishQueue],
+                     m: &Message,
+                     a: Option<&(dyn std::any::Any + Send + Sync)>| {
+                        rmq_remoting::run_user_code("queue selector", || sel.select(qs, m, a))
+                            .flatten()
+                    };
                 core.router()
-                    .route_with_selector(topic, &self.key, sel.as_ref(), None, now)
+                    .route_with_selector(topic, &self.key, &guarded, None, now)
             }
         }
     }

@@ -246,13 +246,25 @@ impl<L: TransactionListener> TransactionProducer<L> {
                     cell.complete(Err(e), || {});
                 }
                 // Not on the reader thread that delivers the result: the local transaction may block.
-                Ok(sent) => pool.push(Box::new(move |_| {
-                    let r = local.run(&message, sent, &arg);
-                    cell.complete(Ok(r), || {});
+                Ok(sent) => pool.push(Box::new(move |closed: Closed| {
+                    let r = if closed.0 {
+                        // Shut down meanwhile: the half message is stored but its local transaction
+                        // is not run here; the broker checks back and `check` decides.
+                        Err(ProducerError::State(
+                            "shut down before the local transaction ran; the broker checks back",
+                        ))
+                    } else {
+                        Ok(local.run(&message, sent, &arg))
+                    };
+                    cell.complete(r, || {});
                 })),
             });
-            let _ =
-                crate::async_send::start_answered(&core, &half, timeout, Room::Queue, Some(then));
+            let room = if core.config().async_send_block {
+                Room::Queue
+            } else {
+                Room::Fail
+            };
+            let _ = crate::async_send::start_answered(&core, &half, timeout, room, Some(then));
         }));
         future
     }
@@ -269,9 +281,11 @@ impl<L: TransactionListener> TransactionProducer<L> {
     /// Shuts the producer down (see [`Producer::shutdown`]) and stops the check threads and the
     /// local-transaction threads.
     pub fn shutdown(&self) {
+        // Local transactions not started yet end first (their half messages are checked back); the
+        // producer then drains its sends and closes.
+        self.pool.close();
         self.producer.shutdown();
         self.checks.stop();
-        self.pool.close();
     }
 }
 

@@ -219,13 +219,21 @@ impl Pool {
     }
 }
 
+/// Runs `job` on a pool or timer thread, which must outlive a job that panics (a bug: jobs catch user
+/// code themselves); the panic is logged.
+fn run_job(job: Job, closed: Closed) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(closed))).is_err() {
+        tracing::error!("a producer job panicked; its thread goes on");
+    }
+}
+
 fn pool_thread(state: &(Mutex<PoolState>, Condvar)) {
     let (lock, cond) = state;
     let mut st = lock.lock();
     loop {
         if let Some(job) = st.queue.pop_front() {
             drop(st);
-            job(Closed(false));
+            run_job(job, Closed(false));
             st = lock.lock();
             continue;
         }
@@ -350,7 +358,7 @@ fn timer_thread(state: &Mutex<TimerState>) {
         drop(st);
         if !due.is_empty() {
             for j in due {
-                j(Closed(false));
+                run_job(j, Closed(false));
             }
             continue;
         }

@@ -238,7 +238,9 @@ fn a_callback_loop_is_held_back_by_the_bound_and_gets_every_outcome() {
     let ns = namesrv(route(&[("broker-a", &b.addr())]));
     let p = producer(&ns, |c| c.async_send_semaphore = 100);
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut most = 0;
     for i in 0..20_000 {
+        most = most.max(p.get_stats().in_flight);
         let d = done.clone();
         p.send_async_callback(&Message::new("T", format!("{i}")), move |r| {
             assert!(r.is_ok(), "{r:?}");
@@ -247,5 +249,51 @@ fn a_callback_loop_is_held_back_by_the_bound_and_gets_every_outcome() {
     }
     assert!(p.flush(Instant::now() + Duration::from_secs(30)).is_empty());
     assert_eq!(done.load(Ordering::SeqCst), 20_000);
+    // Held back: never more than the bound accepted (a queueing callback form would reach thousands).
+    assert!(most <= 100, "{most} in flight");
     p.shutdown();
+}
+
+/// Review findings, each pinned: the batches after the first continue an accepted call (they wait for
+/// room even when `async_send_block` is off); a selector that panics on a thread of the producer's
+/// refuses its send and leaves every thread working; a request on a producer not started is refused.
+#[test]
+fn batches_chain_past_a_full_bound_a_panicking_selector_is_contained_requests_need_a_started_producer()
+ {
+    use rmq_protocol::RequestCode;
+    let b = rmq_testkit::MockServer::start(|r: &rmq_protocol::RemotingCommand| {
+        match r.request_code() {
+            RequestCode::SEND_MESSAGE_V2 | RequestCode::SEND_BATCH_MESSAGE => {
+                vec![Action::Respond(send_ok(0, 1))]
+            }
+            _ => vec![Action::Respond(rmq_testkit::ok())],
+        }
+    })
+    .unwrap();
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = producer(&ns, |c| {
+        c.async_send_semaphore = 1;
+        c.async_send_block = false;
+        c.batch_size = 2;
+    });
+    let batch: Vec<Message> = (0..6).map(|i| Message::new("T", format!("{i}"))).collect();
+    let results = futures::executor::block_on(p.send_batch_async(&batch)).unwrap();
+    assert_eq!(results.len(), 3);
+
+    let panics = rmq_remoting::user_code_panics();
+    let r = futures::executor::block_on(
+        p.send_with_selector_async(&Message::new("T", "x"), |_, _| panic!("a selector bug")),
+    );
+    assert!(r.is_err());
+    assert!(rmq_remoting::user_code_panics() > panics);
+    // Everything still works after it.
+    futures::executor::block_on(p.send_async(&Message::new("T", "y"))).unwrap();
+    p.shutdown();
+
+    let idle =
+        rmq_producer::Producer::new(rmq_producer::ProducerConfig::new("g", ns.addr())).unwrap();
+    let e = idle
+        .request(&Message::new("T", "ping"), Duration::from_secs(1))
+        .unwrap_err();
+    assert!(matches!(e, ProducerError::State(_)), "{e}");
 }

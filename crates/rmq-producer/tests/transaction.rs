@@ -199,3 +199,56 @@ fn a_check_back_is_answered_on_a_check_thread_with_its_offsets() {
     assert!(b.client_responses().is_empty());
     p.shutdown();
 }
+
+/// The future form: the half message, the local transaction (on a `rmq-local-tx` thread, not the
+/// caller's or a reader's) and END_TRANSACTION, as the blocking form does; a delayed message refused
+/// before anything is sent.
+#[test]
+fn the_async_form_sends_the_half_message_runs_the_local_transaction_and_ends_it() {
+    struct Where(Mutex<Vec<String>>);
+    impl TransactionListener for Where {
+        type Arg = LocalTransactionState;
+        fn execute(&self, _: &Message, _: &SendResult, arg: &Self::Arg) -> LocalTransactionState {
+            let name = std::thread::current().name().unwrap_or_default().to_owned();
+            self.0.lock().unwrap().push(name);
+            *arg
+        }
+        fn check(&self, _: &MessageExt) -> LocalTransactionState {
+            LocalTransactionState::Commit
+        }
+    }
+    let b = broker(|_| vec![Action::Respond(send_ok(0, 5))]);
+    let ns = namesrv(route(&[("broker-a", &b.addr())]));
+    let p = TransactionProducer::new(
+        ProducerConfig::new("tx_group", ns.addr()),
+        Where(Mutex::new(Vec::new())),
+    )
+    .unwrap();
+    p.start().unwrap();
+    let arg = std::sync::Arc::new(LocalTransactionState::Rollback);
+    let r = futures::executor::block_on(
+        p.send_message_in_transaction_async(&Message::new("T", "x"), arg.clone()),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.state, r.end_error.clone()),
+        (LocalTransactionState::Rollback, None)
+    );
+    assert_eq!(*p.listener().0.lock().unwrap(), ["rmq-local-tx"]);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ends(&b).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let e: EndTransactionRequestHeader = ends(&b)[0].decode_header().unwrap();
+    assert_eq!(e.commit_or_rollback, TransactionResolution::Rollback);
+    assert_eq!(e.msg_id, r.half.msg_id.as_str());
+    let mut delayed = Message::new("T", "x");
+    delayed.set_delay_level(2);
+    assert!(matches!(
+        futures::executor::block_on(p.send_message_in_transaction_async(&delayed, arg)),
+        Err(ProducerError::Validation(
+            ValidationError::DelayedTransaction
+        ))
+    ));
+    p.shutdown();
+}

@@ -209,7 +209,7 @@ impl Writer {
             return Ok(());
         }
         st.flushing = true;
-        self.flush(st, owner)
+        self.flush_here(st, owner)
     }
 
     /// Appends the frame of a pipelined request (one whose caller does not wait for it; `awaited`
@@ -236,10 +236,20 @@ impl Writer {
             return Ok(());
         }
         st.flushing = true;
+        self.flush_here(st, owner)
+    }
+
+    /// Writes what is pending from the calling thread, which set `flushing`. A reader thread (this
+    /// connection's or another's: a callback or a send carried on there) never blocks on a socket:
+    /// what it does not take at once stays pending for the next writer, or the timer's
+    /// [`Writer::flush_stale`], which hands it to this connection's writer thread. Plain TCP only:
+    /// over TLS a reader that sends writes as any caller does.
+    fn flush_here<'a, O: WriteOwner + ?Sized>(
+        &'a self,
+        st: MutexGuard<'a, WriteState>,
+        owner: &O,
+    ) -> Result<(), RemotingError> {
         if self.reader_flushes && ON_READER.with(std::cell::Cell::get) {
-            // A reader thread (another connection's: a callback sending on) never blocks on a write:
-            // what the socket does not take now stays pending for the next writer or the timer's
-            // `flush_stale`, which hands it to this connection's writer thread.
             return self
                 .drain(st, |out| out.try_write_to(&self.stream), owner)
                 .map(drop);
