@@ -2,8 +2,8 @@
 //! line per run.
 //!
 //! - `ticker`: a current-thread runtime runs a 1 ms ticker task beside one task that calls
-//!   `send_async` `--count` times (in-flight bound `--bound`, a yield every 64 calls), each future
-//!   awaited by a task of its own; after `--pause-after` sends are stored, the broker (`--pause-pid`)
+//!   `send_async` `--count` times (in-flight bound `--bound`, a yield every `--yield-every` calls,
+//!   default 16) and takes the outcomes as they come (a yield every as many); after `--pause-after` sends are stored, the broker (`--pause-pid`)
 //!   is stopped (SIGSTOP) for `--pause-secs`, then continued. Reports the ticker's worst gap between
 //!   ticks (a blocked executor thread shows here), its p99, when the worst came, and the outcomes.
 //!   `--sends-from-thread`: the control, the same sends from a thread of their own (the runtime runs
@@ -81,6 +81,7 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
     let pause_secs: f64 = flag(args, "--pause-secs", 5.0);
     let pause_after: u64 = flag(args, "--pause-after", 10_000);
     let from_thread = args.iter().any(|a| a == "--sends-from-thread");
+    let yield_every: usize = flag(args, "--yield-every", 16).max(1);
     let pin: Option<u32> = args
         .iter()
         .position(|a| a == "--pin-runtime-cpu")
@@ -197,7 +198,7 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         let mut created = 0;
         while created < count {
             let segment = Instant::now();
-            for _ in 0..64.min(count - created) {
+            for _ in 0..yield_every.min(count - created) {
                 let call = Instant::now();
                 pending.push(producer.send_async(message));
                 slowest_call = slowest_call.max(call.elapsed());
@@ -213,7 +214,7 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
                 created += 1;
             }
             slowest_segment = slowest_segment.max(segment.elapsed());
-            for _ in 0..64 {
+            for _ in 0..yield_every {
                 match pending.next().now_or_never() {
                     Some(Some(r)) => tally(r),
                     _ => break,
@@ -222,12 +223,12 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
             tokio::task::yield_now().await;
         }
         // Outcomes that are ready come back without a yield (rmq's futures know no runtime's budget):
-        // a loop taking thousands of them gives the runtime back every 64, as the loop above does.
+        // a loop taking thousands of them gives the runtime back now and then, as the loop above does.
         let mut taken = 0u64;
         while let Some(r) = pending.next().await {
             tally(r);
             taken += 1;
-            if taken.is_multiple_of(64) {
+            if taken.is_multiple_of(yield_every as u64) {
                 tokio::task::yield_now().await;
             }
         }
@@ -257,7 +258,7 @@ fn ticker(producer: &Producer, message: &Message, count: usize, args: &[String])
         .filter(|g| **g > Duration::from_millis(5))
         .count();
     println!(
-        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"event_interval\":{event_interval},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_64_calls_ms\":{:.3},\"longest_main_poll_ms\":{:.3},\"longest_main_poll_at_s\":{:.3},\"cpu_steal_ticks\":{steal}}}",
+        "{{\"mode\":\"ticker\",\"sends_from_thread\":{from_thread},\"pinned\":{},\"event_interval\":{event_interval},\"count\":{count},\"ok\":{ok},\"failed\":{failed},\"secs\":{secs:.3},\"paused_at_s\":{paused_at:.3},\"paused_s\":{paused:.3},\"ticks\":{},\"worst_gap_ms\":{:.3},\"p99_gap_ms\":{:.3},\"gaps_over_5ms\":{over5},\"worst_at_s\":{:.3},\"slowest_send_async_call_ms\":{:.3},\"slowest_batch_of_calls_ms\":{:.3},\"longest_main_poll_ms\":{:.3},\"longest_main_poll_at_s\":{:.3},\"cpu_steal_ticks\":{steal}}}",
         pin.is_some(),
         sorted.len(),
         ms(worst),
