@@ -279,6 +279,9 @@ fn batches_chain_past_a_full_bound_a_panicking_selector_is_contained_requests_ne
     let batch: Vec<Message> = (0..6).map(|i| Message::new("T", format!("{i}"))).collect();
     let results = futures::executor::block_on(p.send_batch_async(&batch)).unwrap();
     assert_eq!(results.len(), 3);
+    // An outcome is delivered before its place is given back: with one place and no waiting, the next
+    // send waits for the table to be idle first.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
 
     let panics = rmq_remoting::user_code_panics();
     let r = futures::executor::block_on(
@@ -287,6 +290,7 @@ fn batches_chain_past_a_full_bound_a_panicking_selector_is_contained_requests_ne
     assert!(r.is_err());
     assert!(rmq_remoting::user_code_panics() > panics);
     // Everything still works after it.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     futures::executor::block_on(p.send_async(&Message::new("T", "y"))).unwrap();
     p.shutdown();
 
