@@ -14,6 +14,10 @@ use rmq_producer::{MessageQueue, ProducerError};
 use rmq_protocol::Message;
 use rmq_testkit::{Action, send_ok};
 
+/// Held by the timing-sensitive ticker test and the CPU-heavy tests, so they do not run at once on a
+/// small machine.
+static HEAVY: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 /// A broker that answers at once, or holds every answer while `paused` is set.
 fn pausable(paused: Arc<AtomicBool>) -> rmq_testkit::MockServer {
     broker(move |_| {
@@ -33,6 +37,7 @@ fn pausable(paused: Arc<AtomicBool>) -> rmq_testkit::MockServer {
 /// sends (bound 16) on one thread while the broker holds its answers for 0.8 s.
 #[test]
 fn a_current_thread_runtime_keeps_ticking_while_sends_wait_for_room() {
+    let _heavy = HEAVY.lock();
     let paused = Arc::new(AtomicBool::new(true));
     let b = pausable(paused.clone());
     let ns = namesrv(route(&[("broker-a", &b.addr())]));
@@ -125,6 +130,7 @@ fn dropped_futures_keep_their_outcome_in_the_stats_and_give_their_room_back() {
 /// Thousands of tasks awaiting sends at once on a multi-thread runtime, each with its outcome.
 #[test]
 fn five_thousand_concurrent_awaits_on_a_multi_thread_runtime() {
+    let _heavy = HEAVY.lock();
     let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
     let ns = namesrv(route(&[("broker-a", &b.addr())]));
     let p = producer(&ns, |c| c.async_send_semaphore = 256);
@@ -234,6 +240,7 @@ fn a_flush_future_ends_at_its_deadline_with_the_open_sends() {
 /// The blocking callback form in a sending loop: the bound holds the loop back, every outcome arrives.
 #[test]
 fn a_callback_loop_is_held_back_by_the_bound_and_gets_every_outcome() {
+    let _heavy = HEAVY.lock();
     let b = broker(|_| vec![Action::Respond(send_ok(0, 1))]);
     let ns = namesrv(route(&[("broker-a", &b.addr())]));
     let p = producer(&ns, |c| c.async_send_semaphore = 100);
