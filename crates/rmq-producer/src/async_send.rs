@@ -249,11 +249,11 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
                         }),
                     );
                 }
-                None if on_pool => launch(core, send, a, Instant::now()),
+                None if on_pool => launch(core, send, a, Instant::now(), thread),
                 None => connect_and_launch(core, send, a),
             }
         }
-        Plan::Attempt(a) => launch(core, send, a, now),
+        Plan::Attempt(a) => launch(core, send, a, now, thread),
         Plan::Done(r) => {
             let AsyncSend {
                 job,
@@ -272,40 +272,80 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
 /// Launches `a` from the pool, which may connect.
 fn connect_and_launch(core: &Arc<Core>, send: AsyncSend, a: Attempt) {
     hand_off(core, send, move |c, send| {
-        launch(c, send, a, Instant::now())
+        launch(c, send, a, Instant::now(), Thread::Pool);
     });
 }
 
 /// Sends one attempt, begun at `sent_at`; an answered attempt's outcome comes back on a reader thread
 /// (or the remoting timer's, or a writer thread's when a write fails); a oneway attempt is over when
-/// its frame is written.
-fn launch(core: &Arc<Core>, mut send: AsyncSend, a: Attempt, sent_at: Instant) {
+/// its frame is written. Off the pool it never connects: should the connection have gone since the
+/// check, the attempt goes to the pool instead.
+fn launch(core: &Arc<Core>, mut send: AsyncSend, a: Attempt, sent_at: Instant, thread: Thread) {
     let Attempt {
         routing,
         request,
         timeout,
     } = a;
+    let remoting = core.remoting();
+    let addr = routing.broker_addr();
     if send.job.mode() == Mode::Oneway {
-        let r = core
-            .remoting()
-            .invoke_oneway(routing.broker_addr(), request, timeout);
+        let r = if thread == Thread::Pool {
+            remoting.invoke_oneway(addr, request, timeout)
+        } else {
+            match remoting.invoke_oneway_connected(addr, request, timeout) {
+                Ok(r) => r,
+                Err(request) => {
+                    let a = Attempt {
+                        routing,
+                        request: *request,
+                        timeout,
+                    };
+                    return connect_and_launch(core, send, a);
+                }
+            }
+        };
         let now = Instant::now();
         send.job.on_written(core, &routing, (sent_at, now), r);
         return after_attempt(core, send, now);
     }
     let c = core.clone();
     let at = routing.clone();
-    core.remoting().invoke_async_callback(
-        routing.broker_addr(),
-        request,
-        timeout,
-        move |outcome| {
-            let mut send = send;
-            let now = Instant::now();
-            send.job.on_response(&c, &at, (sent_at, now), outcome);
-            after_attempt(&c, send, now);
-        },
-    );
+    if thread == Thread::Pool {
+        return remoting.invoke_async_callback(addr, request, timeout, move |outcome| {
+            answered(&c, send, &at, sent_at, outcome);
+        });
+    }
+    // The send stays reachable here should the request come back unsent (no live connection).
+    let held = Arc::new(parking_lot::Mutex::new(Some(send)));
+    let h = held.clone();
+    let sent = remoting.invoke_async_callback_connected(addr, request, timeout, move |outcome| {
+        if let Some(send) = h.lock().take() {
+            answered(&c, send, &at, sent_at, outcome);
+        }
+    });
+    if let Err(request) = sent
+        && let Some(send) = held.lock().take()
+    {
+        let a = Attempt {
+            routing,
+            request: *request,
+            timeout,
+        };
+        connect_and_launch(core, send, a);
+    }
+}
+
+/// The broker answered an attempt (or it failed): feeds the send and carries it on.
+fn answered(
+    core: &Arc<Core>,
+    mut send: AsyncSend,
+    at: &rmq_routing::RoutingResult,
+    sent_at: Instant,
+    outcome: Result<rmq_protocol::RemotingCommand, rmq_remoting::RemotingError>,
+) {
+    let now = Instant::now();
+    send.job.on_response(core, at, (sent_at, now), outcome);
+    after_attempt(core, send, now);
 }
 
 /// After an attempt: the send ends here, or its retry (which may need a route fetch or a connect)

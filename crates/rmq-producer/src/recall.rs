@@ -88,25 +88,36 @@ pub(crate) fn recall_async(core: &Arc<Core>, topic: &str, handle: &str) -> Pendi
     };
     let (future, cell) = Pending::new();
     let timeout = core.config().send_msg_timeout;
-    match core.routes().master_of(&r.topic, &r.handle.broker_name) {
-        Ok(addr) if core.remoting().is_connected(&addr) => {
-            let handle = r.handle;
-            core.remoting()
-                .invoke_async_callback(&addr, r.request, timeout, move |resp| {
-                    cell.complete(answer(handle, resp), || {});
-                });
+    // Sent from here when the route is cached and its broker connected; else (or should the
+    // connection be gone by now) from the pool.
+    let r = match core.routes().master_of(&r.topic, &r.handle.broker_name) {
+        Ok(addr) => {
+            let (done, handle) = (cell.clone(), r.handle.clone());
+            match core.remoting().invoke_async_callback_connected(
+                &addr,
+                r.request,
+                timeout,
+                move |resp| {
+                    done.complete(answer(handle, resp), || {});
+                },
+            ) {
+                Ok(()) => return future,
+                Err(request) => Recall {
+                    request: *request,
+                    ..r
+                },
+            }
         }
-        _ => {
-            let c = core.clone();
-            core.pool().push(Box::new(move |closed: Closed| {
-                let r = if closed.0 {
-                    Err(ProducerError::State("shut down"))
-                } else {
-                    send_blocking(&c, r)
-                };
-                cell.complete(r, || {});
-            }));
-        }
-    }
+        Err(_) => r,
+    };
+    let c = core.clone();
+    core.pool().push(Box::new(move |closed: Closed| {
+        let r = if closed.0 {
+            Err(ProducerError::State("shut down"))
+        } else {
+            send_blocking(&c, r)
+        };
+        cell.complete(r, || {});
+    }));
     future
 }

@@ -252,9 +252,68 @@ impl RemotingClient {
         let callback: Callback = Box::new(callback);
         // `start` consumes the callback into the slot; on an early failure it hands it back.
         if let Err((e, Some(cb))) =
-            self.start_with_callback(addr, request, timeout, bytes, callback)
+            self.start_with_callback(addr, request, timeout, bytes, callback, None)
         {
             cb(Err(e));
+        }
+    }
+
+    /// [`RemotingClient::invoke_async_callback`] that never connects (for a caller that must not
+    /// block): when `addr` has no live connection the request comes back unsent (`Err`) and the
+    /// callback is dropped unrun; otherwise it is sent and the callback runs exactly once.
+    pub fn invoke_async_callback_connected(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+        callback: impl FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static,
+    ) -> Result<(), Box<RemotingCommand>> {
+        let Some(live) = self.live_connection(addr) else {
+            return Err(Box::new(request));
+        };
+        let bytes = request.body.len() + 256;
+        if let Err((e, Some(cb))) = self.start_with_callback(
+            addr,
+            request,
+            timeout,
+            bytes,
+            Box::new(callback),
+            Some(live),
+        ) {
+            cb(Err(e));
+        }
+        Ok(())
+    }
+
+    /// [`RemotingClient::invoke_oneway`] that never connects: `Err` gives the request back unsent when
+    /// `addr` has no live connection; `Ok` is the oneway's outcome.
+    pub fn invoke_oneway_connected(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<Result<(), RemotingError>, Box<RemotingCommand>> {
+        match self.live_connection(addr) {
+            Some(live) => Ok(self.oneway_on(addr, request, timeout, Some(live))),
+            None => Err(Box::new(request)),
+        }
+    }
+
+    /// The live connection the next call to `addr` would use, without connecting (`None`: there is
+    /// none, it is connecting, or it is going away).
+    fn live_connection(&self, addr: &str) -> Option<Arc<ConnInner>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let n = self.inner.config.connections_per_addr.max(1);
+        let slot = if n == 1 {
+            0
+        } else {
+            self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % n
+        };
+        match self.inner.conns.lock().get(addr)?.get(slot)? {
+            Entry::Ready(c) if c.is_usable() => Some(c.clone()),
+            _ => None,
         }
     }
 
@@ -263,8 +322,19 @@ impl RemotingClient {
     pub fn invoke_oneway(
         &self,
         addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<(), RemotingError> {
+        self.oneway_on(addr, request, timeout, None)
+    }
+
+    /// A oneway call on `live`, or on a connection to `addr` made if needed.
+    fn oneway_on(
+        &self,
+        addr: &str,
         mut request: RemotingCommand,
         timeout: Duration,
+        live: Option<Arc<ConnInner>>,
     ) -> Result<(), RemotingError> {
         let deadline = crate::time::deadline_after(Instant::now(), timeout);
         let permit = self
@@ -272,7 +342,7 @@ impl RemotingClient {
             .in_flight
             .acquire(request.body.len() + 256, deadline)?;
         let result = (|| {
-            let conn = self.connection(addr, deadline)?;
+            let conn = live.map_or_else(|| self.connection(addr, deadline), Ok)?;
             request.mark_oneway();
             self.prepare(addr, &mut request)?;
             conn.send(&request, None, false)
@@ -311,7 +381,7 @@ impl RemotingClient {
             timeout,
             pipelined,
         };
-        match self.launch(addr, request, launch, permit, None) {
+        match self.launch(addr, request, launch, permit, None, None) {
             Ok(f) => Ok(f),
             Err((e, _)) => Err(e),
         }
@@ -324,6 +394,7 @@ impl RemotingClient {
         timeout: Duration,
         bytes: usize,
         callback: Callback,
+        live: Option<Arc<ConnInner>>,
     ) -> Result<(), (RemotingError, Option<Callback>)> {
         let deadline = crate::time::deadline_after(Instant::now(), timeout);
         let permit = match self.inner.in_flight.acquire(bytes, deadline) {
@@ -336,7 +407,7 @@ impl RemotingClient {
             timeout,
             pipelined: true,
         };
-        self.launch(addr, request, launch, permit, Some(callback))
+        self.launch(addr, request, launch, permit, Some(callback), live)
             .map(ResponseFuture::detach)
     }
 
@@ -353,8 +424,9 @@ impl RemotingClient {
         }: Launch,
         permit: Permit,
         callback: Option<Callback>,
+        live: Option<Arc<ConnInner>>,
     ) -> Result<ResponseFuture, (RemotingError, Option<Callback>)> {
-        let conn = match self.connection(addr, deadline) {
+        let conn = match live.map_or_else(|| self.connection(addr, deadline), Ok) {
             Ok(c) => c,
             Err(e) => {
                 self.inner.in_flight.release(permit);

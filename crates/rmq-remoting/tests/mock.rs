@@ -1013,3 +1013,37 @@ fn a_server_that_stops_reading_fails_the_write() {
     c.shutdown();
     drop(held);
 }
+
+/// The calls that never connect (for callers that must not block): with no live connection the request
+/// comes back unsent, the callback unrun, and no connection is made; with one they send as usual.
+#[test]
+fn calls_that_never_connect_hand_the_request_back() {
+    let server = MockServer::start(|_: &RemotingCommand| vec![Action::Respond(ok())]).unwrap();
+    let c = client();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let back = c.invoke_async_callback_connected(&server.addr(), req("x"), SEC, move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(back.map_err(|r| r.body), Err(Bytes::from("x")));
+    assert!(
+        c.invoke_oneway_connected(&server.addr(), req("y"), SEC)
+            .is_err()
+    );
+    assert_eq!(c.connection_count(), 0);
+    assert_eq!(server.connections_accepted(), 0);
+    c.invoke_sync(&server.addr(), req("connect"), SEC).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    assert!(
+        c.invoke_async_callback_connected(&server.addr(), req("z"), SEC, move |r| {
+            tx.send(r.map(|_| ())).unwrap();
+        })
+        .is_ok()
+    );
+    assert_eq!(rx.recv_timeout(SEC), Ok(Ok(())));
+    assert!(matches!(
+        c.invoke_oneway_connected(&server.addr(), req("w"), SEC),
+        Ok(Ok(()))
+    ));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
