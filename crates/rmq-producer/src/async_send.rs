@@ -288,51 +288,41 @@ fn launch(core: &Arc<Core>, mut send: AsyncSend, a: Attempt, sent_at: Instant, t
     } = a;
     let remoting = core.remoting();
     let addr = routing.broker_addr();
-    if send.job.mode() == Mode::Oneway {
-        let r = if thread == Thread::Pool {
-            remoting.invoke_oneway(addr, request, timeout)
+    let unsent = if send.job.mode() == Mode::Oneway {
+        let written = if thread == Thread::Pool {
+            Ok(remoting.invoke_oneway(addr, request, timeout))
         } else {
-            match remoting.invoke_oneway_connected(addr, request, timeout) {
-                Ok(r) => r,
-                Err(request) => {
-                    let a = Attempt {
-                        routing,
-                        request: *request,
-                        timeout,
-                    };
-                    return connect_and_launch(core, send, a);
-                }
+            remoting.invoke_oneway_connected(addr, request, timeout)
+        };
+        match written {
+            Ok(r) => {
+                let now = Instant::now();
+                send.job.on_written(core, &routing, (sent_at, now), r);
+                return after_attempt(core, send, now);
             }
-        };
-        let now = Instant::now();
-        send.job.on_written(core, &routing, (sent_at, now), r);
-        return after_attempt(core, send, now);
-    }
-    let c = core.clone();
-    let at = routing.clone();
-    if thread == Thread::Pool {
-        return remoting.invoke_async_callback(addr, request, timeout, move |outcome| {
-            answered(&c, send, &at, sent_at, outcome);
-        });
-    }
-    // The send stays reachable here should the request come back unsent (no live connection).
-    let held = Arc::new(parking_lot::Mutex::new(Some(send)));
-    let h = held.clone();
-    let sent = remoting.invoke_async_callback_connected(addr, request, timeout, move |outcome| {
-        if let Some(send) = h.lock().take() {
-            answered(&c, send, &at, sent_at, outcome);
+            Err(request) => (request, send),
         }
-    });
-    if let Err(request) = sent
-        && let Some(send) = held.lock().take()
-    {
-        let a = Attempt {
-            routing,
-            request: *request,
-            timeout,
-        };
-        connect_and_launch(core, send, a);
-    }
+    } else {
+        let (c, at) = (core.clone(), routing.clone());
+        let on_answer = move |send, outcome| answered(&c, send, &at, sent_at, outcome);
+        if thread == Thread::Pool {
+            return remoting.invoke_async_callback(addr, request, timeout, move |outcome| {
+                on_answer(send, outcome);
+            });
+        }
+        match remoting.invoke_async_callback_connected(addr, request, timeout, send, on_answer) {
+            Ok(()) => return,
+            Err(unsent) => unsent,
+        }
+    };
+    // The connection went away since the check: the attempt goes to the pool, which may connect.
+    let (request, send) = unsent;
+    let a = Attempt {
+        routing,
+        request: *request,
+        timeout,
+    };
+    connect_and_launch(core, send, a);
 }
 
 /// The broker answered an attempt (or it failed): feeds the send and carries it on.

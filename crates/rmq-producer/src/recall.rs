@@ -92,17 +92,18 @@ pub(crate) fn recall_async(core: &Arc<Core>, topic: &str, handle: &str) -> Pendi
     // connection be gone by now) from the pool.
     let r = match core.routes().master_of(&r.topic, &r.handle.broker_name) {
         Ok(addr) => {
-            let (done, handle) = (cell.clone(), r.handle.clone());
-            match core.remoting().invoke_async_callback_connected(
+            let sent = core.remoting().invoke_async_callback_connected(
                 &addr,
                 r.request,
                 timeout,
-                move |resp| {
+                (cell.clone(), r.handle.clone()),
+                |(done, handle), resp| {
                     done.complete(answer(handle, resp), || {});
                 },
-            ) {
+            );
+            match sent {
                 Ok(()) => return future,
-                Err(request) => Recall {
+                Err((request, _)) => Recall {
                     request: *request,
                     ..r
                 },

@@ -259,27 +259,25 @@ impl RemotingClient {
     }
 
     /// [`RemotingClient::invoke_async_callback`] that never connects (for a caller that must not
-    /// block): when `addr` has no live connection the request comes back unsent (`Err`) and the
-    /// callback is dropped unrun; otherwise it is sent and the callback runs exactly once.
-    pub fn invoke_async_callback_connected(
+    /// block). When `addr` has a live connection the request is sent and `callback` runs exactly once
+    /// with `state` and the outcome; when it has none, nothing runs and the request and `state` come
+    /// back unsent (`Err`), so the caller can send them from a thread that may connect.
+    pub fn invoke_async_callback_connected<S: Send + 'static>(
         &self,
         addr: &str,
         request: RemotingCommand,
         timeout: Duration,
-        callback: impl FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static,
-    ) -> Result<(), Box<RemotingCommand>> {
+        state: S,
+        callback: impl FnOnce(S, Result<RemotingCommand, RemotingError>) + Send + 'static,
+    ) -> Result<(), (Box<RemotingCommand>, S)> {
         let Some(live) = self.live_connection(addr) else {
-            return Err(Box::new(request));
+            return Err((Box::new(request), state));
         };
         let bytes = request.body.len() + 256;
-        if let Err((e, Some(cb))) = self.start_with_callback(
-            addr,
-            request,
-            timeout,
-            bytes,
-            Box::new(callback),
-            Some(live),
-        ) {
+        let callback: Callback = Box::new(move |r| callback(state, r));
+        if let Err((e, Some(cb))) =
+            self.start_with_callback(addr, request, timeout, bytes, callback, Some(live))
+        {
             cb(Err(e));
         }
         Ok(())

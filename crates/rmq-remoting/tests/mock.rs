@@ -1022,10 +1022,13 @@ fn calls_that_never_connect_hand_the_request_back() {
     let c = client();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    let back = c.invoke_async_callback_connected(&server.addr(), req("x"), SEC, move |_| {
+    let back = c.invoke_async_callback_connected(&server.addr(), req("x"), SEC, 7, move |_, _| {
         r.fetch_add(1, Ordering::SeqCst);
     });
-    assert_eq!(back.map_err(|r| r.body), Err(Bytes::from("x")));
+    assert_eq!(
+        back.map_err(|(r, s)| (r.body, s)),
+        Err((Bytes::from("x"), 7))
+    );
     assert!(
         c.invoke_oneway_connected(&server.addr(), req("y"), SEC)
             .is_err()
@@ -1035,12 +1038,12 @@ fn calls_that_never_connect_hand_the_request_back() {
     c.invoke_sync(&server.addr(), req("connect"), SEC).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     assert!(
-        c.invoke_async_callback_connected(&server.addr(), req("z"), SEC, move |r| {
-            tx.send(r.map(|_| ())).unwrap();
+        c.invoke_async_callback_connected(&server.addr(), req("z"), SEC, 9, move |s, r| {
+            tx.send(r.map(|_| s)).unwrap();
         })
         .is_ok()
     );
-    assert_eq!(rx.recv_timeout(SEC), Ok(Ok(())));
+    assert_eq!(rx.recv_timeout(SEC), Ok(Ok(9)));
     assert!(matches!(
         c.invoke_oneway_connected(&server.addr(), req("w"), SEC),
         Ok(Ok(()))
