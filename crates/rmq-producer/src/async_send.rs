@@ -111,16 +111,7 @@ impl Outcome {
     /// Delivers the send's end (`finish`'s result: `None` for a oneway write).
     fn deliver(&self, core: &Core, r: Result<Option<SendResult>, ProducerError>, open: bool) {
         match self {
-            Outcome::Answered(c) => deliver(
-                core,
-                c,
-                r.and_then(|r| {
-                    r.ok_or(ProducerError::State(
-                        "a oneway outcome for an answered send",
-                    ))
-                }),
-                open,
-            ),
+            Outcome::Answered(c) => deliver(core, c, crate::send::answered(r), open),
             Outcome::Oneway(c) => deliver(core, c, r.map(drop), open),
         }
     }
@@ -134,12 +125,10 @@ struct AsyncSend {
     ticket: Ticket,
 }
 
-/// Starts `job` (accepted at `started`, to end within `timeout`) as an asynchronous send delivering to
-/// `outcome`: takes its place in the in-flight table as `room` says, then carries it on.
+/// Starts `job` as an asynchronous send delivering to `outcome`: takes its place in the in-flight table as `room` says, then carries it on.
 pub(crate) fn begin(core: &Arc<Core>, job: SendJob<'static>, outcome: Outcome, room: Room) {
-    let (started, timeout) = (job.started(), job.timeout());
+    let (started, deadline) = (job.started(), job.deadline());
     let open = Open::new(job.uniq_key(), job.user_topic(), started);
-    let deadline = rmq_remoting::deadline_after(started, timeout);
     let mode = job.mode();
     let job = Box::new(job);
     let c = core.clone();

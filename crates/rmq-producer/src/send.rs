@@ -73,8 +73,6 @@ pub(crate) struct SendJob<'a> {
     key: Cow<'a, Message>,
     target: Target<'a>,
     mode: Mode,
-    /// The time the send may take from its start.
-    timeout: Duration,
     /// The address whose connection failed, while a renewal of the route is due or going on.
     failed_addr: Option<String>,
     /// `rmq.send` (debug level): topic, then per attempt broker, queue and attempt, and the outcome.
@@ -154,7 +152,6 @@ impl<'a> SendJob<'a> {
             key,
             target,
             mode,
-            timeout,
             failed_addr: None,
             span,
         }
@@ -169,9 +166,9 @@ impl<'a> SendJob<'a> {
         self.machine.started()
     }
 
-    /// The time it may take from then.
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
+    /// When it must be over.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.machine.deadline()
     }
 
     /// The message's UNIQ_KEY (a batch: its keys).
@@ -377,6 +374,16 @@ fn report(core: &Core, broker: &str, health: Health, now: Instant) {
         }
         Health::Nothing => {}
     }
+}
+
+/// The result of an answered send from [`SendJob::finish`] (`None` is a oneway write's, never an
+/// answered send's).
+pub(crate) fn answered(
+    r: Result<Option<SendResult>, ProducerError>,
+) -> Result<SendResult, ProducerError> {
+    r?.ok_or(ProducerError::State(
+        "a oneway outcome for an answered send",
+    ))
 }
 
 /// Counts a send refused before it became a job (not running, invalid message, overloaded).

@@ -211,6 +211,11 @@ impl SendMachine {
         self.started
     }
 
+    /// When the send must be over.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// The broker a retry should avoid (the last one that failed).
     pub(crate) fn avoid(&self) -> Option<&str> {
         self.avoid.as_deref()
