@@ -41,6 +41,17 @@ pub(crate) enum Room {
     Block,
 }
 
+impl Room {
+    /// `wait` (`Queue` or `Block`) when `async_send_block` is set, else `Fail`.
+    pub(crate) fn when_full(config: &crate::ProducerConfig, wait: Room) -> Room {
+        if config.async_send_block {
+            wait
+        } else {
+            Room::Fail
+        }
+    }
+}
+
 thread_local! {
     /// Send callbacks running on this thread whose sends are still open in the in-flight table (a
     /// callback may send again, and its send's callback may run at once on the same thread).
@@ -67,22 +78,6 @@ impl Drop for InCallback {
 /// place back once its callback returns), so a shutdown they start does not wait for them.
 pub(crate) fn callbacks_running_here() -> usize {
     CALLBACKS.with(std::cell::Cell::get)
-}
-
-/// The cell a send's outcome goes to: `callback` if given, else the returned [`Pending`]'s.
-pub(crate) fn outcome_cell(
-    callback: Option<SendCallback>,
-) -> (Option<SendFuture>, Cell<SendResult>) {
-    match callback {
-        Some(cb) => (
-            None,
-            Arc::new(Completion::with_callback("send callback", cb)),
-        ),
-        None => {
-            let (p, cell) = Pending::new();
-            (Some(p), cell)
-        }
-    }
 }
 
 /// Delivers an asynchronous call's outcome; `open`: its send still holds its place in the in-flight
@@ -365,15 +360,14 @@ pub(crate) fn start(
     }
 }
 
-/// [`start`] of an answered send, delivering to `callback` or the returned future.
-pub(crate) fn start_answered(
+/// [`start`] of an answered send whose outcome goes to the returned future.
+pub(crate) fn start_future(
     core: &Arc<Core>,
     message: &Message,
     timeout: Duration,
     room: Room,
-    callback: Option<SendCallback>,
-) -> Option<SendFuture> {
-    let (future, cell) = outcome_cell(callback);
+) -> SendFuture {
+    let (future, cell) = Pending::new();
     start(
         core,
         message,
@@ -383,4 +377,23 @@ pub(crate) fn start_answered(
         Outcome::Answered(cell),
     );
     future
+}
+
+/// [`start`] of an answered send whose outcome goes to `callback`.
+pub(crate) fn start_callback(
+    core: &Arc<Core>,
+    message: &Message,
+    timeout: Duration,
+    room: Room,
+    callback: SendCallback,
+) {
+    let cell = Arc::new(Completion::with_callback("send callback", callback));
+    start(
+        core,
+        message,
+        timeout,
+        Mode::Answered,
+        room,
+        Outcome::Answered(cell),
+    );
 }

@@ -159,12 +159,12 @@ impl Producer {
             let send: SendTrace = Box::new(move |m, done| match weak.upgrade() {
                 Some(c) => {
                     let timeout = c.config().send_msg_timeout;
-                    let _ = async_send::start_answered(
+                    async_send::start_callback(
                         &c,
                         &m,
                         timeout,
                         Room::Fail,
-                        Some(Box::new(move |r| done(r.is_ok()))),
+                        Box::new(move |r| done(r.is_ok())),
                     );
                 }
                 None => done(false),
@@ -300,11 +300,7 @@ impl Producer {
 
     /// How a future-returning send waits for room: in its queue, or not at all.
     fn queue_or_fail(&self) -> Room {
-        if self.config().async_send_block {
-            Room::Queue
-        } else {
-            Room::Fail
-        }
+        Room::when_full(self.config(), Room::Queue)
     }
 
     /// Sends `message` asynchronously with the same attempts, retries and deadline as
@@ -320,20 +316,14 @@ impl Producer {
     /// [`Producer::send_async`] within `timeout` instead of `send_msg_timeout`.
     pub fn send_async_timeout(&self, message: &Message, timeout: Duration) -> SendFuture {
         let room = self.queue_or_fail();
-        self.future_send(message, timeout, room)
+        async_send::start_future(self.core(), message, timeout, room)
     }
 
     /// [`Producer::send_async`] that does not wait for room: when `async_send_semaphore` sends are in
     /// flight the future is already complete with [`ProducerError::Overloaded`].
     pub fn try_send_async(&self, message: &Message) -> SendFuture {
         let timeout = self.config().send_msg_timeout;
-        self.future_send(message, timeout, Room::Fail)
-    }
-
-    /// An answered asynchronous send by strategy whose outcome goes to the returned future.
-    fn future_send(&self, message: &Message, timeout: Duration, room: Room) -> SendFuture {
-        async_send::start_answered(self.core(), message, timeout, room, None)
-            .unwrap_or_else(|| Pending::ready(Err(ProducerError::State("no future for a send"))))
+        async_send::start_future(self.core(), message, timeout, Room::Fail)
     }
 
     /// [`Producer::send_async`] with a callback run once with the outcome (on a connection's reader
@@ -346,19 +336,9 @@ impl Producer {
         message: &Message,
         callback: impl FnOnce(Result<SendResult, ProducerError>) + Send + 'static,
     ) {
-        let room = if self.config().async_send_block {
-            Room::Block
-        } else {
-            Room::Fail
-        };
+        let room = Room::when_full(self.config(), Room::Block);
         let timeout = self.config().send_msg_timeout;
-        let _ = async_send::start_answered(
-            self.core(),
-            message,
-            timeout,
-            room,
-            Some(Box::new(callback)),
-        );
+        async_send::start_callback(self.core(), message, timeout, room, Box::new(callback));
     }
 
     /// Sends `messages` (one topic, same `WAIT`, no delay, not a retry topic) as batches: at most
@@ -604,12 +584,12 @@ impl Producer {
         let replies = Arc::downgrade(core.replies());
         let weak_core = Arc::downgrade(core);
         let room = self.queue_or_fail();
-        let _ = async_send::start_answered(
+        async_send::start_callback(
             core,
             &request,
             timeout,
             room,
-            Some(Box::new(move |r: Result<SendResult, ProducerError>| {
+            Box::new(move |r: Result<SendResult, ProducerError>| {
                 let Some(replies) = replies.upgrade() else {
                     return;
                 };
@@ -626,7 +606,7 @@ impl Producer {
                     }
                     Ok(_) => {}
                 }
-            })),
+            }),
         );
         reply
     }

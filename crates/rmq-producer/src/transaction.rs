@@ -259,12 +259,8 @@ impl<L: TransactionListener> TransactionProducer<L> {
                     cell.complete(r, || {});
                 })),
             });
-            let room = if core.config().async_send_block {
-                Room::Queue
-            } else {
-                Room::Fail
-            };
-            let _ = crate::async_send::start_answered(&core, &half, timeout, room, Some(then));
+            let room = Room::when_full(core.config(), Room::Queue);
+            crate::async_send::start_callback(&core, &half, timeout, room, then);
         }));
         future
     }
