@@ -2,8 +2,7 @@
 //! they wait on, and joining them at shutdown; the pool the asynchronous driver hands blocking steps to,
 //! and the timer that runs jobs at their time. Periodic workers hold their target weakly, so they never keep a dropped producer alive.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -252,8 +251,8 @@ fn pool_thread(state: &(Mutex<PoolState>, Condvar)) {
 
 #[derive(Default)]
 struct TimerState {
-    due: BinaryHeap<Reverse<(Instant, u64)>>,
-    jobs: HashMap<u64, Job>,
+    /// Jobs by due time, then by arrival.
+    jobs: BTreeMap<(Instant, u64), Job>,
     next: u64,
     open: bool,
     /// Wakes the timer thread when an earlier job arrives or the timer closes.
@@ -290,11 +289,10 @@ impl Timer {
             drop(st);
             return job(Closed(true));
         }
-        let id = st.next;
+        let key = (at, st.next);
         st.next += 1;
-        let earliest = st.due.peek().is_none_or(|Reverse((t, _))| at < *t);
-        st.due.push(Reverse((at, id)));
-        st.jobs.insert(id, job);
+        let earliest = st.jobs.first_key_value().is_none_or(|(k, _)| key < *k);
+        st.jobs.insert(key, job);
         match &st.thread {
             Some(t) if earliest => t.unpark(),
             Some(_) => {}
@@ -307,7 +305,7 @@ impl Timer {
                     Ok(h) => st.thread = Some(h.thread().clone()),
                     Err(_) => {
                         // No timer thread: the job cannot wait; it winds up now.
-                        if let Some(job) = st.jobs.remove(&id) {
+                        if let Some(job) = st.jobs.remove(&key) {
                             drop(st);
                             job(Closed(true));
                         }
@@ -322,9 +320,10 @@ impl Timer {
         let (jobs, thread) = {
             let mut st = self.state.lock();
             st.open = false;
-            st.due.clear();
-            let mut jobs: Vec<(u64, Job)> = st.jobs.drain().collect();
-            jobs.sort_by_key(|(id, _)| *id);
+            let mut jobs: Vec<((Instant, u64), Job)> =
+                std::mem::take(&mut st.jobs).into_iter().collect();
+            // In the order they were given.
+            jobs.sort_by_key(|((_, id), _)| *id);
             (jobs, st.thread.clone())
         };
         if let Some(t) = thread {
@@ -344,20 +343,12 @@ fn timer_thread(state: &Mutex<TimerState>) {
             return;
         }
         let now = Instant::now();
-        let mut due = Vec::new();
-        while let Some(Reverse((t, id))) = st.due.peek().copied() {
-            if t > now {
-                break;
-            }
-            st.due.pop();
-            if let Some(j) = st.jobs.remove(&id) {
-                due.push(j);
-            }
-        }
-        let next = st.due.peek().map(|Reverse((t, _))| *t);
+        let later = st.jobs.split_off(&(now, u64::MAX));
+        let due = std::mem::replace(&mut st.jobs, later);
+        let next = st.jobs.first_key_value().map(|((t, _), _)| *t);
         drop(st);
         if !due.is_empty() {
-            for j in due {
+            for j in due.into_values() {
                 run_job(j, Closed(false));
             }
             continue;
