@@ -297,18 +297,21 @@ impl RemotingClient {
         }
     }
 
+    /// The connection slot of `addr` the next call uses (round robin over `connections_per_addr`).
+    fn next_slot(&self) -> usize {
+        match self.inner.config.connections_per_addr.max(1) {
+            1 => 0,
+            n => self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % n,
+        }
+    }
+
     /// The live connection the next call to `addr` would use, without connecting (`None`: there is
     /// none, it is connecting, or it is going away).
     fn live_connection(&self, addr: &str) -> Option<Arc<ConnInner>> {
         if self.inner.closed.load(Ordering::Acquire) {
             return None;
         }
-        let n = self.inner.config.connections_per_addr.max(1);
-        let slot = if n == 1 {
-            0
-        } else {
-            self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % n
-        };
+        let slot = self.next_slot();
         match self.inner.conns.lock().get(addr)?.get(slot)? {
             Entry::Ready(c) if c.is_usable() => Some(c.clone()),
             _ => None,
@@ -461,11 +464,7 @@ impl RemotingClient {
             return Err(RemotingError::Shutdown);
         }
         let n = self.inner.config.connections_per_addr.max(1);
-        let slot = if n == 1 {
-            0
-        } else {
-            self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % n
-        };
+        let slot = self.next_slot();
         let (w, failures) = {
             let mut conns = self.inner.conns.lock();
             if !conns.contains_key(addr) {
