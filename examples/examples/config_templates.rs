@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rmq::prelude::*;
-use rmq::producer::{ENV_VARS, TEMPLATES, get_config};
+use rmq::producer::{SETTINGS, TEMPLATES, get_config};
 
 fn main() -> Result<(), ProducerError> {
     for name in TEMPLATES {
@@ -28,6 +28,7 @@ fn main() -> Result<(), ProducerError> {
         .retry_times(1)
         .build()?;
     println!("built: {built:?}");
-    println!("variables read: {}", ENV_VARS.join(", "));
+    let vars: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+    println!("variables read: {}", vars.join(", "));
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! (a [`SendFuture`] for threads or any executor, or a callback; bounded in flight; [`Producer::flush`]),
 //! oneway, in batches and in order ([`Producer::send_to_queue`], [`Producer::send_with_selector`]).
 //! Configuration comes from templates ([`get_config`]), a builder, or the environment
-//! ([`ProducerConfig::from_env`]). Requests are signed for ACL when [`ProducerConfig::credentials`] are set,
+//! ([`ProducerConfig::from_env`]), all through one table of settings ([`SETTINGS`]). Requests are signed for ACL when [`ProducerConfig::credentials`] are set,
 //! names are wrapped in [`ProducerConfig::namespace`], and connections use TLS with the `tls` feature
 //! (`ProducerConfig::remoting.tls`). [`TransactionProducer`] sends transactional messages and answers
 //! brokers' check-backs; [`Producer::request`] sends a request and waits for its reply; timer messages
@@ -23,6 +23,7 @@
 
 mod async_send;
 mod batch;
+mod builder;
 mod config;
 mod core;
 mod error;
@@ -39,6 +40,7 @@ mod request;
 mod result;
 mod routes;
 mod send;
+mod settings;
 mod stats;
 mod sync_send;
 mod templates;
@@ -47,6 +49,7 @@ mod transaction;
 mod workers;
 
 pub use async_send::{SendCallback, SendFuture};
+pub use builder::ProducerConfigBuilder;
 pub use config::ProducerConfig;
 pub use error::ProducerError;
 pub use future::Pending;
@@ -54,8 +57,11 @@ pub use inflight::PendingSend;
 pub use producer::Producer;
 pub use reply::ReplyFuture;
 pub use result::{MessageQueue, SendResult, SendStatus};
+pub use settings::{
+    NAMESRV_ADDR_FALLBACK, SETTINGS, Setting, SettingKind, SettingValue, setting, settings_markdown,
+};
 pub use stats::ProducerStats;
-pub use templates::{ENV_VARS, ProducerConfigBuilder, TEMPLATES, create_custom_config, get_config};
+pub use templates::{TEMPLATES, create_custom_config, get_config};
 pub use transaction::{
     LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
 };
