@@ -1,0 +1,103 @@
+"""The producer: :class:`Producer`, :func:`create_producer`, :class:`Message`, :class:`SendResult`."""
+
+import asyncio
+import weakref
+from typing import Any, Dict, List
+
+from . import _rmq
+from ._rmq import Message, ProducerConfig, SendResult
+from .config import create_custom_config
+
+__all__ = ["Producer", "create_producer", "Message", "SendResult"]
+
+
+class _LoopBridge:
+    """One event loop's end of the native bridge: rmq's threads queue finished calls and write one
+    byte per burst to a pipe; the loop reads it here and resolves the futures (no thread per send)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.native = _rmq.Bridge()
+        self.futures: Dict[int, "asyncio.Future[Any]"] = {}
+        loop.add_reader(self.native.fileno(), self._drain)
+        self._loop = loop
+
+    def _drain(self) -> None:
+        for call_id, ok, value in self.native.drain():
+            fut = self.futures.pop(call_id, None)
+            if fut is None or fut.done():  # cancelled by its awaiter: the send went on regardless
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.remove_reader(self.native.fileno())
+
+
+_bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBridge]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _bridge(loop: asyncio.AbstractEventLoop) -> _LoopBridge:
+    bridge = _bridges.get(loop)
+    if bridge is None:
+        bridge = _bridges[loop] = _LoopBridge(loop)
+    return bridge
+
+
+class Producer(_rmq.Producer):
+    """A RocketMQ producer. ``Producer(config=None)``: the default configuration with the ``RMQ_*``
+    environment when none is given. Use it from any number of threads, and from asyncio with the
+    ``*_async`` methods. Also a context manager (``with Producer(c) as p:`` starts and shuts down)."""
+
+    #: pyrocketmq's later name of :meth:`send_sync`.
+    send = _rmq.Producer.send_sync
+    #: pyrocketmq's later name of :meth:`send_oneway`.
+    oneway = _rmq.Producer.send_oneway
+
+    def _call(self, kind: str, messages: List[Message]) -> "asyncio.Future[Any]":
+        loop = asyncio.get_running_loop()
+        bridge = _bridge(loop)
+        call_id = self._submit(kind, messages, bridge.native)
+        fut = loop.create_future()
+        bridge.futures[call_id] = fut
+        return fut
+
+    async def send_async(self, message: Message) -> SendResult:
+        """Sends ``message`` and returns its ``SendResult`` when the broker answers, without blocking the
+        event loop (waiting for room in ``async_send_semaphore`` included). Raises as ``send_sync``."""
+        return await self._call("send", [message])
+
+    async def send_oneway_async(self, message: Message) -> None:
+        """Sends ``message`` oneway; returns once it is written."""
+        await self._call("oneway", [message])
+
+    #: pyrocketmq-style name of :meth:`send_oneway_async`.
+    oneway_async = send_oneway_async
+
+    async def send_batch_async(self, *messages: Message) -> List[SendResult]:
+        """Sends ``messages`` (one topic) as batch requests; one ``SendResult`` per request."""
+        return await self._call("batch", list(messages))
+
+    def __enter__(self) -> "Producer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def create_producer(
+    producer_group: str, namesrv_addr: str, **kwargs: Any
+) -> Producer:
+    """A producer (not started) for ``producer_group`` at ``namesrv_addr``; ``kwargs`` are settings
+    (see ``rmq.config.settings()``), applied over the ``RMQ_*`` environment."""
+    config: ProducerConfig = create_custom_config(
+        producer_group=producer_group, namesrv_addr=namesrv_addr, **kwargs
+    )
+    return Producer(config)
+
+

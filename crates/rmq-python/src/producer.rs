@@ -1,0 +1,361 @@
+//! `Producer` and `SendResult`: pyrocketmq's producer on rmq's. Every call that waits releases the GIL
+//! and waits in slices, checking for signals between them (Ctrl-C interrupts the wait; the send itself
+//! goes on and still ends in the stats).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rmq::producer::{Pending, Producer, ProducerConfig, SendResult, SendStatus};
+use rmq::protocol::Message;
+
+use crate::bridge::{Bridge, Outcome};
+use crate::config::PyConfig;
+use crate::errors;
+use crate::message::PyMessage;
+
+/// How long a blocking call waits between checks for signals.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// The outcome of a stored message (a failed send raises instead).
+#[pyclass(module = "rmq._rmq", name = "SendResult", frozen, get_all)]
+pub(crate) struct PySendResult {
+    /// True when the broker stored the message with status SEND_OK.
+    success: bool,
+    /// The client message id (UNIQ_KEY); for a batch, its messages' ids, comma-separated.
+    message_id: Option<String>,
+    /// The topic (without the namespace).
+    topic: Option<String>,
+    /// The broker that stored it.
+    broker_name: Option<String>,
+    /// The queue.
+    queue_id: Option<i32>,
+    /// Always None here: a failed send raises; kept for pyrocketmq code that reads it.
+    error: Option<Py<PyAny>>,
+    /// When the result was made, seconds since the epoch.
+    send_timestamp: Option<f64>,
+    /// The broker's offset message id.
+    offset_msg_id: Option<String>,
+    /// Offset in the queue.
+    queue_offset: Option<i64>,
+    /// SEND_OK, FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT or SLAVE_NOT_AVAILABLE.
+    status: &'static str,
+    /// Attempts it took (1 = no retry).
+    attempts: u32,
+    /// Whether an earlier attempt may have stored the message too (a consumer may see it twice).
+    possibly_duplicated: bool,
+    /// The transaction id, when the broker gives one.
+    transaction_id: Option<String>,
+    /// For a timer message on a 5.3.2+ broker: the handle `recall` takes.
+    recall_handle: Option<String>,
+}
+
+impl From<&SendResult> for PySendResult {
+    fn from(r: &SendResult) -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        PySendResult {
+            success: r.status == SendStatus::SendOk,
+            message_id: Some(r.msg_id.as_str().to_owned()),
+            topic: Some(r.topic.as_str().to_owned()),
+            broker_name: Some(r.broker_name.as_str().to_owned()),
+            queue_id: Some(r.queue_id),
+            error: None,
+            send_timestamp: Some(now),
+            offset_msg_id: Some(r.offset_msg_id.as_str().to_owned()),
+            queue_offset: Some(r.queue_offset),
+            status: match r.status {
+                SendStatus::SendOk => "SEND_OK",
+                SendStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+                SendStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+                SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+            },
+            attempts: r.attempts,
+            possibly_duplicated: r.possibly_duplicated,
+            transaction_id: r.transaction_id.as_ref().map(|t| t.as_str().to_owned()),
+            recall_handle: r.recall_handle.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl PySendResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "SendResult(success={}, status={}, message_id={:?}, topic={:?}, broker_name={:?}, queue_id={:?}, queue_offset={:?})",
+            if self.success { "True" } else { "False" },
+            self.status,
+            self.message_id.as_deref().unwrap_or(""),
+            self.topic.as_deref().unwrap_or(""),
+            self.broker_name.as_deref().unwrap_or(""),
+            self.queue_id.unwrap_or(-1),
+            self.queue_offset.unwrap_or(-1),
+        )
+    }
+}
+
+/// Waits for `pending` without the GIL, checking for signals between slices.
+pub(crate) fn wait<T: Send>(py: Python<'_>, pending: Pending<T>) -> PyResult<T> {
+    loop {
+        if let Some(r) = py.detach(|| pending.wait_timeout(SIGNAL_CHECK)) {
+            return r.map_err(|e| errors::to_py(py, &e));
+        }
+        py.check_signals()?;
+    }
+}
+
+/// The messages of a batch call.
+fn messages(batch: &[PyRef<'_, PyMessage>]) -> Vec<Message> {
+    batch.iter().map(|m| m.inner.clone()).collect()
+}
+
+/// A producer. `Producer(config=None)`: the default configuration with the `RMQ_*` environment when none
+/// is given. `start()` and `shutdown()` may be called any number of times; a producer shut down can be
+/// started again (a new Rust producer, fresh stats).
+#[pyclass(module = "rmq._rmq", name = "Producer", subclass, frozen)]
+pub(crate) struct PyProducer {
+    config: Mutex<ProducerConfig>,
+    inner: Mutex<Option<Arc<Producer>>>,
+    next_id: AtomicU64,
+}
+
+impl PyProducer {
+    fn producer(&self, py: Python<'_>) -> PyResult<Arc<Producer>> {
+        match &*self.inner.lock() {
+            Some(p) if p.is_running() => Ok(p.clone()),
+            _ => Err(errors::state(
+                py,
+                "the producer is not running; call start() first",
+            )),
+        }
+    }
+}
+
+#[pymethods]
+impl PyProducer {
+    #[new]
+    #[pyo3(signature = (config=None))]
+    fn new(py: Python<'_>, config: Option<PyRef<'_, PyConfig>>) -> PyResult<Self> {
+        let config = match config {
+            Some(c) => c.inner.clone(),
+            None => ProducerConfig::from_env().map_err(|e| errors::to_py(py, &e))?,
+        };
+        Ok(PyProducer {
+            config: Mutex::new(config),
+            inner: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// A copy of the configuration.
+    #[getter]
+    fn config(&self) -> PyConfig {
+        PyConfig {
+            inner: self.config.lock().clone(),
+        }
+    }
+
+    /// Whether the producer is running.
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.lock().as_ref().is_some_and(|p| p.is_running())
+    }
+
+    /// The client id (after `start()`), else None.
+    #[getter]
+    fn client_id(&self) -> Option<String> {
+        self.inner.lock().as_ref().map(|p| p.client_id().to_owned())
+    }
+
+    /// Starts the producer (idempotent). Raises `ProducerStartError`.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let mut inner = self.inner.lock();
+        if inner.as_ref().is_some_and(|p| p.is_running()) {
+            return Ok(());
+        }
+        let config = self.config.lock().clone();
+        let p = Arc::new(Producer::new(config).map_err(|e| errors::start_failed(py, &e))?);
+        let started = p.clone();
+        py.detach(move || started.start())
+            .map_err(|e| errors::start_failed(py, &e))?;
+        *inner = Some(p);
+        Ok(())
+    }
+
+    /// Shuts the producer down (idempotent): waits for asynchronous sends (up to their timeouts), then
+    /// unregisters from the brokers.
+    fn shutdown(&self, py: Python<'_>) {
+        let p = self.inner.lock().clone();
+        if let Some(p) = p {
+            py.detach(move || p.shutdown());
+        }
+    }
+
+    /// Sends `message` and waits for the broker: the `SendResult`, or an exception of `rmq.errors`.
+    fn send_sync(&self, py: Python<'_>, message: PyRef<'_, PyMessage>) -> PyResult<PySendResult> {
+        let pending = self.producer(py)?.send_async(&message.inner);
+        drop(message);
+        wait(py, pending).map(|r| PySendResult::from(&r))
+    }
+
+    /// Sends `message` without waiting for the broker's answer (returns once it is written).
+    fn send_oneway(&self, py: Python<'_>, message: PyRef<'_, PyMessage>) -> PyResult<()> {
+        let pending = self.producer(py)?.send_oneway_async(&message.inner);
+        drop(message);
+        wait(py, pending)
+    }
+
+    /// Sends `messages` (one topic) in batch requests of at most `batch_size`: one `SendResult` per
+    /// request.
+    #[pyo3(signature = (*messages))]
+    fn send_batch(
+        &self,
+        py: Python<'_>,
+        messages: Vec<PyRef<'_, PyMessage>>,
+    ) -> PyResult<Vec<PySendResult>> {
+        let batch = self::messages(&messages);
+        drop(messages);
+        let pending = self.producer(py)?.send_batch_async(&batch);
+        wait(py, pending).map(|rs| rs.iter().map(PySendResult::from).collect())
+    }
+
+    /// Sends each of `messages` oneway (rmq has no oneway batch request: each is its own frame).
+    #[pyo3(signature = (*messages))]
+    fn oneway_batch(&self, py: Python<'_>, messages: Vec<PyRef<'_, PyMessage>>) -> PyResult<()> {
+        let p = self.producer(py)?;
+        let pending: Vec<Pending<()>> = messages
+            .iter()
+            .map(|m| p.send_oneway_async(&m.inner))
+            .collect();
+        drop(messages);
+        for one in pending {
+            wait(py, one)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a heartbeat to every master broker now.
+    fn send_heartbeat_to_all_broker(&self, py: Python<'_>) -> PyResult<()> {
+        let p = self.producer(py)?;
+        py.detach(move || p.send_heartbeat_to_all_broker());
+        Ok(())
+    }
+
+    /// Brings a broker taken out of rotation (SUSPENDED, or isolated after failures) back at once.
+    fn force_recover(&self, py: Python<'_>, broker_name: &str) -> PyResult<()> {
+        self.producer(py)?.force_recover(broker_name);
+        Ok(())
+    }
+
+    /// Starts an asynchronous call whose outcome `bridge` hands to its loop under `id` (the asyncio
+    /// methods of `rmq.Producer` call this). `kind` is `send`, `oneway` or `batch`.
+    fn _submit(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        messages: Vec<PyRef<'_, PyMessage>>,
+        bridge: PyRef<'_, Bridge>,
+    ) -> PyResult<u64> {
+        let p = self.producer(py)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match (kind, messages.as_slice()) {
+            ("send", [m]) => bridge.watch(id, p.send_async(&m.inner), Outcome::Send),
+            ("oneway", [m]) => bridge.watch(id, p.send_oneway_async(&m.inner), Outcome::Oneway),
+            ("batch", ms) => {
+                bridge.watch(id, p.send_batch_async(&self::messages(ms)), Outcome::Batch)
+            }
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "_submit({kind:?}) with {} messages",
+                    messages.len()
+                )));
+            }
+        }
+        Ok(id)
+    }
+
+    /// What the producer has done: `running`, `total_sent`, `total_failed`, `success_rate`, and more
+    /// (`brokers`: per broker `status`, `success_rate`, `avg_latency` in ms, ...).
+    fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let Some(p) = self.inner.lock().clone() else {
+            d.set_item("running", false)?;
+            for k in ["total_sent", "total_failed", "retries", "in_flight"] {
+                d.set_item(k, 0)?;
+            }
+            d.set_item("success_rate", 1.0)?;
+            d.set_item("brokers", PyDict::new(py))?;
+            return Ok(d);
+        };
+        let s = p.get_stats();
+        d.set_item("running", s.running)?;
+        d.set_item("total_sent", s.sent + s.oneway)?;
+        d.set_item("total_failed", s.failed + s.oneway_failed)?;
+        d.set_item("success_rate", s.success_rate)?;
+        d.set_item("sent", s.sent)?;
+        d.set_item("failed", s.failed)?;
+        d.set_item("oneway", s.oneway)?;
+        d.set_item("oneway_failed", s.oneway_failed)?;
+        d.set_item("retries", s.retries)?;
+        d.set_item("in_flight", s.in_flight)?;
+        d.set_item("avg_send_time_ms", s.avg_send_time.as_secs_f64() * 1000.0)?;
+        d.set_item("heartbeats_ok", s.heartbeats_ok)?;
+        d.set_item("heartbeats_failed", s.heartbeats_failed)?;
+        d.set_item("callback_panics", s.callback_panics)?;
+        d.set_item("total_routing", s.router.total)?;
+        d.set_item("successful_routing", s.router.routed)?;
+        let brokers = PyDict::new(py);
+        for b in &s.router.brokers {
+            let e = PyDict::new(py);
+            let total = b.successes + b.failures;
+            e.set_item("status", format!("{:?}", b.state).to_uppercase())?;
+            e.set_item("successes", b.successes)?;
+            e.set_item("failures", b.failures)?;
+            e.set_item(
+                "success_rate",
+                if total == 0 {
+                    1.0
+                } else {
+                    b.successes as f64 / total as f64
+                },
+            )?;
+            e.set_item("avg_latency", b.avg_latency.as_secs_f64() * 1000.0)?;
+            e.set_item("p99_latency", b.p99_latency.as_secs_f64() * 1000.0)?;
+            e.set_item("max_latency", b.max_latency.as_secs_f64() * 1000.0)?;
+            e.set_item("routed", b.routed)?;
+            brokers.set_item(&b.broker, e)?;
+        }
+        d.set_item("brokers", brokers)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.config.lock();
+        format!(
+            "Producer(producer_group={:?}, namesrv_addr={:?}, running={})",
+            c.producer_group,
+            c.namesrv_addr,
+            if self.running() { "True" } else { "False" }
+        )
+    }
+}
+
+impl Drop for PyProducer {
+    fn drop(&mut self) {
+        // Dropping the last handle of a running Rust producer shuts it down, which waits for its
+        // asynchronous sends (up to their timeouts). Python drops objects with the GIL held: that wait
+        // happens on a thread of its own, so no Python thread stalls behind a garbage collection.
+        if let Some(p) = self.inner.get_mut().take()
+            && p.is_running()
+        {
+            // When no thread can be had, the closure (and the producer) is dropped right here.
+            let _ = std::thread::Builder::new()
+                .name("rmq-py-drop".into())
+                .spawn(move || drop(p));
+        }
+    }
+}
