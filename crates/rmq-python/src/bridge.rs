@@ -18,7 +18,7 @@ use pyo3::types::{PyList, PyTuple};
 use rmq::producer::{Pending, ProducerError, SendResult};
 
 use crate::errors;
-use crate::producer::PySendResult;
+use crate::result::PySendResult;
 
 /// What an asynchronous call ended with. Held only between completion and the loop's drain, in one
 /// `Vec`: a box per send to even out the variants would be an allocation per send on rmq's threads.

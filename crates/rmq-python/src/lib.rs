@@ -19,6 +19,7 @@ mod config;
 mod errors;
 mod message;
 mod producer;
+mod result;
 
 use pyo3::prelude::*;
 
@@ -27,7 +28,7 @@ use pyo3::prelude::*;
 fn _rmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<message::PyMessage>()?;
     m.add_class::<config::PyConfig>()?;
-    m.add_class::<producer::PySendResult>()?;
+    m.add_class::<result::PySendResult>()?;
     m.add_class::<producer::PyProducer>()?;
     m.add_class::<bridge::Bridge>()?;
     m.add_function(wrap_pyfunction!(config::get_config, m)?)?;
