@@ -5,6 +5,7 @@
 //! (`loop.add_reader`); the loop's callback (`drain`, with the GIL, on the loop's thread) takes every
 //! outcome waiting and turns it into Python objects. No thread per send, one pipe byte per burst.
 
+use std::future::Future;
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
@@ -15,9 +16,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use rmq::producer::{Pending, ProducerError, SendResult};
+use rmq::producer::{ProducerError, SendResult};
+use rmq::protocol::Message;
 
 use crate::errors;
+use crate::message::PyMessage;
 use crate::result::PySendResult;
 
 /// What an asynchronous call ended with. Held only between completion and the loop's drain, in one
@@ -30,6 +33,8 @@ pub(crate) enum Outcome {
     Oneway(Result<(), ProducerError>),
     /// A batch: one result per batch request.
     Batch(Result<Vec<SendResult>, ProducerError>),
+    /// A request's reply.
+    Reply(Result<Message, ProducerError>),
 }
 
 impl Outcome {
@@ -48,7 +53,11 @@ impl Outcome {
                 }
                 Ok((true, list.into_any().unbind()))
             }
-            Outcome::Send(Err(e)) | Outcome::Oneway(Err(e)) | Outcome::Batch(Err(e)) => err(e),
+            Outcome::Reply(Ok(m)) => Ok((true, Py::new(py, PyMessage { inner: m })?.into_any())),
+            Outcome::Send(Err(e))
+            | Outcome::Oneway(Err(e))
+            | Outcome::Batch(Err(e))
+            | Outcome::Reply(Err(e)) => err(e),
         }
     }
 }
@@ -72,14 +81,14 @@ impl Shared {
 }
 
 /// One asynchronous call, polled by the thread that completes it.
-struct Task<T> {
-    pending: Mutex<Option<Pending<T>>>,
+struct Task<F: Future> {
+    pending: Mutex<Option<F>>,
     id: u64,
     shared: Arc<Shared>,
-    wrap: fn(Result<T, ProducerError>) -> Outcome,
+    wrap: fn(F::Output) -> Outcome,
 }
 
-impl<T: Send + 'static> Task<T> {
+impl<F: Future + Unpin + Send + 'static> Task<F> {
     fn poll(self: &Arc<Self>) {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
@@ -93,7 +102,7 @@ impl<T: Send + 'static> Task<T> {
     }
 }
 
-impl<T: Send + 'static> Wake for Task<T> {
+impl<F: Future + Unpin + Send + 'static> Wake for Task<F> {
     fn wake(self: Arc<Self>) {
         self.poll();
     }
@@ -109,11 +118,11 @@ pub(crate) struct Bridge {
 
 impl Bridge {
     /// Hands `pending`'s outcome, under `id`, to the loop once it is known.
-    pub(crate) fn watch<T: Send + 'static>(
+    pub(crate) fn watch<F: Future + Unpin + Send + 'static>(
         &self,
         id: u64,
-        pending: Pending<T>,
-        wrap: fn(Result<T, ProducerError>) -> Outcome,
+        pending: F,
+        wrap: fn(F::Output) -> Outcome,
     ) {
         let task = Arc::new(Task {
             pending: Mutex::new(Some(pending)),

@@ -20,6 +20,8 @@ mod errors;
 mod message;
 mod producer;
 mod result;
+mod routing;
+mod transaction;
 
 use pyo3::prelude::*;
 
@@ -31,6 +33,15 @@ fn _rmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::PySendResult>()?;
     m.add_class::<producer::PyProducer>()?;
     m.add_class::<bridge::Bridge>()?;
+    m.add_class::<routing::PyMessageQueue>()?;
+    m.add_class::<routing::PyBrokerData>()?;
+    m.add_class::<routing::PyMapping>()?;
+    m.add_class::<routing::PyRouter>()?;
+    m.add_class::<routing::PyRoutingResult>()?;
+    m.add_class::<transaction::PyTransactionProducer>()?;
+    m.add_class::<transaction::PyTransactionSendResult>()?;
+    m.add_function(wrap_pyfunction!(routing::java_string_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::hash_index, m)?)?;
     m.add_function(wrap_pyfunction!(config::get_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::settings, m)?)?;
     m.add_function(wrap_pyfunction!(config::template_names, m)?)?;

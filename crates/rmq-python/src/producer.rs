@@ -2,14 +2,17 @@
 //! and waits in slices, checking for signals between them (Ctrl-C interrupts the wait; the send itself
 //! goes on and still ends in the stats).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rmq::producer::{Pending, Producer, ProducerConfig};
+use rmq::producer::{MessageQueue, Pending, Producer, ProducerConfig, ProducerError};
 use rmq::protocol::Message;
 
 use crate::bridge::{Bridge, Outcome};
@@ -17,17 +20,71 @@ use crate::config::PyConfig;
 use crate::errors;
 use crate::message::PyMessage;
 use crate::result::PySendResult;
+use crate::routing::PyMessageQueue;
 
 /// How long a blocking call waits between checks for signals.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
-/// Waits for `pending` without the GIL, checking for signals between slices.
-pub(crate) fn wait<T: Send>(py: Python<'_>, pending: Pending<T>) -> PyResult<T> {
+/// Wakes the thread waiting in [`wait`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Waits for `future` (a send's `Pending`, a request's `ReplyFuture`) without the GIL, checking for
+/// signals between slices of at most 50 ms: Ctrl-C raises `KeyboardInterrupt` here while the call goes
+/// on in rmq and still ends in the stats.
+pub(crate) fn wait<T: Send, F>(py: Python<'_>, mut future: F) -> PyResult<T>
+where
+    F: Future<Output = Result<T, ProducerError>> + Unpin + Send,
+{
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     loop {
-        if let Some(r) = py.detach(|| pending.wait_timeout(SIGNAL_CHECK)) {
+        let polled = py.detach(|| {
+            let mut cx = Context::from_waker(&waker);
+            match Pin::new(&mut future).poll(&mut cx) {
+                Poll::Ready(r) => Some(r),
+                Poll::Pending => {
+                    std::thread::park_timeout(SIGNAL_CHECK);
+                    match Pin::new(&mut future).poll(&mut cx) {
+                        Poll::Ready(r) => Some(r),
+                        Poll::Pending => None,
+                    }
+                }
+            }
+        });
+        if let Some(r) = polled {
             return r.map_err(|e| errors::to_py(py, &e));
         }
         py.check_signals()?;
+    }
+}
+
+/// A queue of the Python API as the producer's.
+fn queue_of(q: &PyMessageQueue) -> MessageQueue {
+    MessageQueue {
+        topic: q.topic.clone(),
+        broker_name: q.broker_name.clone(),
+        queue_id: q.queue_id,
+    }
+}
+
+/// A request's timeout: `timeout` milliseconds, or the producer's `send_msg_timeout`.
+fn request_timeout(py: Python<'_>, p: &Producer, timeout: Option<f64>) -> PyResult<Duration> {
+    match timeout {
+        None => Ok(p.config().send_msg_timeout),
+        Some(ms) => Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| {
+            errors::to_py(
+                py,
+                &ProducerError::Config {
+                    field: "timeout",
+                    reason: format!("{ms} is not a number of milliseconds"),
+                },
+            )
+        }),
     }
 }
 
@@ -174,18 +231,84 @@ impl PyProducer {
         Ok(())
     }
 
+    /// The queues `topic` can be sent to (its route fetched if needed), for `send_to_queue` and selectors.
+    fn fetch_publish_queues(&self, py: Python<'_>, topic: &str) -> PyResult<Vec<PyMessageQueue>> {
+        let p = self.producer(py)?;
+        let topic = topic.to_owned();
+        let queues = py
+            .detach(move || p.fetch_publish_queues(&topic))
+            .map_err(|e| errors::to_py(py, &e))?;
+        Ok(queues
+            .into_iter()
+            .map(|q| PyMessageQueue {
+                topic: q.topic,
+                broker_name: q.broker_name,
+                queue_id: q.queue_id,
+            })
+            .collect())
+    }
+
+    /// Sends `message` to `queue` (an ordered send: no retry on another queue).
+    fn send_to_queue(
+        &self,
+        py: Python<'_>,
+        message: PyRef<'_, PyMessage>,
+        queue: PyRef<'_, PyMessageQueue>,
+    ) -> PyResult<PySendResult> {
+        let pending = self
+            .producer(py)?
+            .send_to_queue_async(&message.inner, &queue_of(&queue));
+        drop((message, queue));
+        wait(py, pending).map(|r| PySendResult::from(&r))
+    }
+
+    /// Sends `message` as a request and waits for its reply (a `Message`) up to `timeout` milliseconds
+    /// (default `send_msg_timeout`); `RequestTimeoutError` (a `TimeoutError`) when none comes.
+    #[pyo3(signature = (message, timeout=None))]
+    fn request(
+        &self,
+        py: Python<'_>,
+        message: PyRef<'_, PyMessage>,
+        timeout: Option<f64>,
+    ) -> PyResult<PyMessage> {
+        let p = self.producer(py)?;
+        let timeout = request_timeout(py, &p, timeout)?;
+        let pending = p.request_async(&message.inner, timeout);
+        drop(message);
+        wait(py, pending).map(|inner| PyMessage { inner })
+    }
+
     /// Starts an asynchronous call whose outcome `bridge` hands to its loop under `id` (the asyncio
     /// methods of `rmq.Producer` call this). `kind` is `send`, `oneway` or `batch`.
+    #[pyo3(signature = (kind, messages, bridge, queue=None, timeout=None))]
     fn _submit(
         &self,
         py: Python<'_>,
         kind: &str,
         messages: Vec<PyRef<'_, PyMessage>>,
         bridge: PyRef<'_, Bridge>,
+        queue: Option<PyRef<'_, PyMessageQueue>>,
+        timeout: Option<f64>,
     ) -> PyResult<u64> {
         let p = self.producer(py)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match (kind, messages.as_slice()) {
+            ("queue", [m]) => {
+                let Some(q) = queue else {
+                    return Err(pyo3::exceptions::PyValueError::new_err(
+                        "_submit(queue) without a queue",
+                    ));
+                };
+                bridge.watch(
+                    id,
+                    p.send_to_queue_async(&m.inner, &queue_of(&q)),
+                    Outcome::Send,
+                )
+            }
+            ("request", [m]) => {
+                let timeout = request_timeout(py, &p, timeout)?;
+                bridge.watch(id, p.request_async(&m.inner, timeout), Outcome::Reply)
+            }
             ("send", [m]) => bridge.watch(id, p.send_async(&m.inner), Outcome::Send),
             ("oneway", [m]) => bridge.watch(id, p.send_oneway_async(&m.inner), Outcome::Oneway),
             ("batch", ms) => {

@@ -10,7 +10,7 @@ import rmq
 from rmq import Message, create_producer
 from rmq.router import RoutingStrategy
 
-from conftest import by_uniq_key, sha256_hex, unique_topic
+from conftest import by_uniq_key, sha256_hex, unique_topic  # noqa: E402
 
 
 def test_a_users_first_program(cluster, topic):
@@ -140,3 +140,122 @@ def test_a_delay_level_is_read_back_after_its_delay(cluster, producer, topic):
     got = by_uniq_key(cluster.read_back(topic, lambda ms: len(ms) >= 1))
     g = got[r.message_id]
     assert g["properties"].get("DELAY") == "1" or "REAL_TOPIC" in g["properties"]
+
+
+def test_ordered_sends_with_a_python_selector(cluster, producer, topic):
+    from rmq.errors import SelectorError
+    from rmq.queue_selectors import MessageHashSelector
+
+    producer.send_sync(Message(topic, b"create the topic"))
+    queues = producer.fetch_publish_queues(topic)
+    assert len(queues) >= 4
+    results = [producer.send_with_selector(Message(topic, f"o{i}".encode()), MessageHashSelector(), "order-1")
+               for i in range(5)]
+    assert len({(r.broker_name, r.queue_id) for r in results}) == 1
+    target = queues[-1]
+    r = producer.send_to_queue(Message(topic, b"to the last queue"), target)
+    assert (r.broker_name, r.queue_id) == (target.broker_name, target.queue_id)
+
+    def broken(queues, message, arg):
+        raise RuntimeError("selector bug")
+
+    before = producer.get_stats()["total_sent"]
+    with pytest.raises(SelectorError) as e:
+        producer.send_with_selector(Message(topic, b"never sent"), broken)
+    assert isinstance(e.value.__cause__, RuntimeError)
+    assert producer.get_stats()["total_sent"] == before
+    got = cluster.read_back(topic, lambda ms: len(ms) >= 7)
+    assert not any(g["bodySha256"] == sha256_hex(b"never sent") for g in got)
+
+
+def test_request_reply_with_the_java_replier(cluster, producer, topic):
+    import subprocess
+    import time
+
+    if cluster.impl != "java":
+        pytest.skip("tested on the Apache RocketMQ brokers")
+    producer.send_sync(Message(topic, b"create"))
+    replier = subprocess.Popen(
+        [cluster.checker, "checker", "reply", "--topic", topic, "--seconds", "90"],
+        env={**__import__("os").environ, "RMQ_NAMESRV": cluster.namesrv},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        for line in replier.stdout:
+            if line.strip() == "ready":
+                break
+        deadline = time.monotonic() + 40
+        while True:  # until the replier's consumer has its queues, requests may go unanswered
+            try:
+                reply = producer.request(Message(topic, b"ping-0"), timeout=3000)
+                break
+            except rmq.RequestTimeoutError:
+                assert time.monotonic() < deadline, "the Java replier never answered"
+        assert reply.body == b"reply:ping-0"
+        for i in range(1, 4):
+            assert producer.request(Message(topic, f"ping-{i}".encode()), timeout=5000).body == f"reply:ping-{i}".encode()
+
+        import asyncio
+
+        async def main():
+            return await producer.request_async(Message(topic, b"ping-async"), timeout=5000)
+
+        assert asyncio.run(main()).body == b"reply:ping-async"
+    finally:
+        replier.kill()
+        replier.wait()
+    silent = unique_topic("rmq_py_silent")
+    producer.send_sync(Message(silent, b"create"))
+    with pytest.raises(TimeoutError):  # the builtin catches it
+        producer.request(Message(silent, b"nobody answers"), timeout=500)
+
+
+class Listener:
+    def __init__(self):
+        self.executed = []
+
+    def execute_local_transaction(self, message, transaction_id, arg):
+        self.executed.append(transaction_id)
+        if arg == "raise":
+            raise RuntimeError("local transaction bug")
+        return arg
+
+    def check_local_transaction(self, message, transaction_id):
+        from rmq import LocalTransactionState
+
+        return LocalTransactionState.COMMIT_MESSAGE if message.keys == ["checked"] else LocalTransactionState.ROLLBACK_MESSAGE
+
+
+def test_transactions_commit_rollback_and_check_back(cluster, topic):
+    import sys
+
+    from rmq import LocalTransactionState, create_transaction_producer
+
+    if cluster.impl != "java":
+        pytest.skip("rocketmq-rust's transaction check interval is not shortened by scripts/cluster")
+    unraisable = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    listener = Listener()
+    p = create_transaction_producer(unique_topic("py_tx"), cluster.namesrv, listener)
+    p.start()
+    try:
+        states = {}
+        for key, arg in [("committed", LocalTransactionState.COMMIT_MESSAGE),
+                         ("rolled-back", LocalTransactionState.ROLLBACK_MESSAGE),
+                         ("checked", LocalTransactionState.UNKNOW),
+                         ("raised", "raise")]:
+            r = p.send_message_in_transaction(Message(topic, f"tx {key}".encode(), keys=[key]), arg)
+            states[key] = r.local_transaction_state
+            assert r.send_result.message_id == r.transaction_id
+        assert states == {"committed": "COMMIT_MESSAGE", "rolled-back": "ROLLBACK_MESSAGE",
+                          "checked": "UNKNOW", "raised": "UNKNOW"}
+        assert p.listener_errors == 1 and len(unraisable) == 1
+        assert isinstance(unraisable[0].exc_value, RuntimeError)
+        got = cluster.read_back(topic, lambda ms: {"committed", "checked"} <= {m.get("keys") for m in ms}, timeout=90)
+        keys = sorted(m.get("keys") for m in got)
+        assert "rolled-back" not in keys and "raised" not in keys, keys
+        assert p.checks_answered >= 1
+    finally:
+        sys.unraisablehook = old_hook
+        p.shutdown()

@@ -4,7 +4,7 @@
 >>> p = create_producer(producer_group="orders", namesrv_addr="127.0.0.1:9876")  # doctest: +SKIP
 """
 
-from . import config, errors, producer, router
+from . import config, errors, producer, queue_selectors, router, transaction
 from ._rmq import __version__
 from .config import (
     DEFAULT_CONFIG,
@@ -32,10 +32,19 @@ from .errors import (
     QueueNotAvailableError,
     RequestTimeoutError,
     RouteNotFoundError,
+    SelectorError,
     TimeoutError,
 )
 from .producer import Message, Producer, SendResult, create_producer
-from .router import RoutingStrategy
+from .queue_selectors import MessageHashSelector, QueueSelector, RandomSelector, RoundRobinSelector
+from .router import BrokerState, MessageQueue, MessageRouter, RoutingStrategy, TopicBrokerMapping
+from .transaction import (
+    LocalTransactionState,
+    TransactionListener,
+    TransactionProducer,
+    TransactionSendResult,
+    create_transaction_producer,
+)
 
 __all__ = [
     "__version__",
@@ -43,6 +52,8 @@ __all__ = [
     "errors",
     "producer",
     "router",
+    "queue_selectors",
+    "transaction",
     "Message",
     "Producer",
     "SendResult",
@@ -56,6 +67,20 @@ __all__ = [
     "HIGH_PERFORMANCE_CONFIG",
     "TESTING_CONFIG",
     "RoutingStrategy",
+    "BrokerState",
+    "MessageQueue",
+    "MessageRouter",
+    "TopicBrokerMapping",
+    "QueueSelector",
+    "RoundRobinSelector",
+    "RandomSelector",
+    "MessageHashSelector",
+    "LocalTransactionState",
+    "TransactionListener",
+    "TransactionProducer",
+    "TransactionSendResult",
+    "create_transaction_producer",
+    "SelectorError",
     "ProducerError",
     "ProducerStartError",
     "ProducerStateError",

@@ -26,6 +26,7 @@ __all__ = [
     "RequestTimeoutError",
     "OverloadedError",
     "NotSupportedError",
+    "SelectorError",
 ]
 
 
@@ -111,3 +112,7 @@ class OverloadedError(MessageSendError):
 
 class NotSupportedError(ProducerError):
     """What was asked cannot work through this endpoint (request-reply through a RocketMQ 5 proxy)."""
+
+
+class SelectorError(ProducerError):
+    """A queue selector raised (the original is ``__cause__``) or chose no valid queue; nothing was sent."""

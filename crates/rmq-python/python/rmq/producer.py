@@ -5,10 +5,11 @@ import weakref
 from typing import Any, Dict, List
 
 from . import _rmq
-from ._rmq import Message, ProducerConfig, SendResult
+from ._rmq import Message, MessageQueue, ProducerConfig, SendResult
 from .config import create_custom_config
+from .queue_selectors import choose
 
-__all__ = ["Producer", "create_producer", "Message", "SendResult"]
+__all__ = ["Producer", "create_producer", "Message", "SendResult", "MessageQueue"]
 
 
 class _LoopBridge:
@@ -58,10 +59,10 @@ class Producer(_rmq.Producer):
     #: pyrocketmq's later name of :meth:`send_oneway`.
     oneway = _rmq.Producer.send_oneway
 
-    def _call(self, kind: str, messages: List[Message]) -> "asyncio.Future[Any]":
+    def _call(self, kind: str, messages: List[Message], queue: Any = None, timeout: Any = None) -> "asyncio.Future[Any]":
         loop = asyncio.get_running_loop()
         bridge = _bridge(loop)
-        call_id = self._submit(kind, messages, bridge.native)
+        call_id = self._submit(kind, messages, bridge.native, queue, timeout)
         fut = loop.create_future()
         bridge.futures[call_id] = fut
         return fut
@@ -81,6 +82,37 @@ class Producer(_rmq.Producer):
     async def send_batch_async(self, *messages: Message) -> List[SendResult]:
         """Sends ``messages`` (one topic) as batch requests; one ``SendResult`` per request."""
         return await self._call("batch", list(messages))
+
+    async def send_to_queue_async(self, message: Message, queue: MessageQueue) -> SendResult:
+        """Sends ``message`` to ``queue`` (an ordered send)."""
+        return await self._call("queue", [message], queue)
+
+    def send_with_selector(self, message: Message, selector: Any, arg: Any = None) -> SendResult:
+        """An ordered send: ``selector`` (see ``rmq.queue_selectors``) chooses among the topic's queues,
+        on this thread; the message goes to that queue, never retried on another. A selector that raises
+        gives ``SelectorError`` and nothing is sent."""
+        from .errors import QueueNotAvailableError
+
+        queue = choose(selector, self.fetch_publish_queues(message.topic), message, arg)
+        if queue is None:
+            raise QueueNotAvailableError("the queue selector chose no queue")
+        return self.send_to_queue(message, queue)
+
+    async def send_with_selector_async(self, message: Message, selector: Any, arg: Any = None) -> SendResult:
+        """:meth:`send_with_selector` for asyncio. The queue list is looked up on the loop's default
+        executor (fetching a route blocks), the selector runs on the loop."""
+        from .errors import QueueNotAvailableError
+
+        queues = await asyncio.get_running_loop().run_in_executor(None, self.fetch_publish_queues, message.topic)
+        queue = choose(selector, queues, message, arg)
+        if queue is None:
+            raise QueueNotAvailableError("the queue selector chose no queue")
+        return await self._call("queue", [message], queue)
+
+    async def request_async(self, message: Message, timeout: Any = None) -> Message:
+        """Sends ``message`` as a request and returns the reply, waiting up to ``timeout`` ms (default
+        ``send_msg_timeout``); ``RequestTimeoutError`` when none comes."""
+        return await self._call("request", [message], None, timeout)
 
     def __enter__(self) -> "Producer":
         self.start()
