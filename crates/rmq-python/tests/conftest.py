@@ -26,6 +26,10 @@ class Cluster:
         self.version = os.environ.get("RMQ_SERVER_VERSION", "")
         self.impl = os.environ.get("RMQ_IMPL", "java")
         self.checker = os.environ.get("RMQ_CHECKER", str(ROOT / "scripts" / "cluster"))
+        #: `scripts/cluster up --acl`: ACL enforced, users in RMQ_ACL_* (None otherwise).
+        self.acl = os.environ.get("RMQ_ACL") == "1"
+        #: `scripts/cluster up --tls`: TLS enforced, the test CA's PEM file (None otherwise).
+        self.tls_ca = os.environ.get("RMQ_TLS_CA") or None
 
     @property
     def is_4x(self) -> bool:
@@ -39,9 +43,12 @@ class Cluster:
     ) -> List[Dict[str, Any]]:
         """Every message of `topic`, read by the official Java consumer, once `accept` is satisfied."""
         deadline = time.monotonic() + timeout
+        args = [self.checker, "checker", "read", "--topic", topic]
+        if self.acl:  # the reader signs as the admin user of `scripts/cluster up --acl`
+            args += ["--access-key", os.environ["RMQ_ACL_ADMIN_AK"], "--secret-key", os.environ["RMQ_ACL_ADMIN_SK"]]
         while True:
             out = subprocess.run(
-                [self.checker, "checker", "read", "--topic", topic],
+                args,
                 env={**os.environ, "RMQ_NAMESRV": self.namesrv},
                 capture_output=True,
                 text=True,
