@@ -15,6 +15,7 @@ fn class_of(e: &ProducerError) -> &'static str {
             "MessageValidationError"
         }
         ProducerError::RouteNotFound { .. } => "RouteNotFoundError",
+        ProducerError::Route(rmq::routing::RouteError::NoRoute(_)) => "RouteNotFoundError",
         ProducerError::Route(_) => "QueueNotAvailableError",
         ProducerError::Broker { .. } | ProducerError::BadResponse { .. } => "BrokerError",
         ProducerError::Denied { .. } => "AccessDeniedError",
