@@ -12,7 +12,7 @@ from rmq import Message, ProducerError, SendResult, create_producer
 
 async def main() -> None:
     producer = create_producer("async_example", os.environ.get("RMQ_NAMESRV_ADDR", "127.0.0.1:9876"))
-    with producer:  # start() ... shutdown()
+    async with producer:  # start and shut down on the loop's executor: the loop never blocks
         sends = [producer.send_async(Message("AsyncTopic", f"event {i}".encode())) for i in range(1000)]
         results: List[SendResult] = await asyncio.gather(*sends)
         print(f"{sum(r.success for r in results)} of {len(results)} stored")

@@ -189,7 +189,7 @@ fn flag(v: &SettingValue) -> Result<bool, String> {
 fn ms_value(d: Duration) -> SettingValue {
     let ms = d.as_micros();
     if ms.is_multiple_of(1000) {
-        SettingValue::Int((ms / 1000) as i64)
+        SettingValue::Int(i64::try_from(ms / 1000).unwrap_or(i64::MAX))
     } else {
         SettingValue::Float(ms as f64 / 1000.0)
     }
@@ -205,15 +205,6 @@ fn opt_value(s: &Option<String>) -> SettingValue {
 
 const STRATEGIES: &[&str] = &["round_robin", "random", "message_hash"];
 const CODECS: &[&str] = &["zlib", "lz4", "zstd"];
-
-fn strategy_name(s: RoutingStrategy) -> &'static str {
-    match s {
-        RoutingStrategy::RoundRobin => "round_robin",
-        RoutingStrategy::Random => "random",
-        RoutingStrategy::MessageHash => "message_hash",
-        RoutingStrategy::Selector => "selector",
-    }
-}
 
 /// `advertised=dial;advertised=dial` (each `host:port`) into a map.
 fn parse_override(value: &str) -> Result<BTreeMap<String, String>, String> {
@@ -404,13 +395,9 @@ pub static SETTINGS: &[Setting] = &[
         "RMQ_ROUTING_STRATEGY",
         K::Choice(STRATEGIES),
         "How queues are chosen.",
-        |c, v| c.routing_strategy = match text(v)?.trim().to_ascii_lowercase().as_str() {
-            "round_robin" => RoutingStrategy::RoundRobin,
-            "random" => RoutingStrategy::Random,
-            "message_hash" => RoutingStrategy::MessageHash,
-            _ => return Err("not round_robin, random or message_hash".into()),
-        },
-        |c| strategy_name(c.routing_strategy).into()
+        |c, v| c.routing_strategy = RoutingStrategy::from_name(&text(v)?)
+            .ok_or("not round_robin, random or message_hash")?,
+        |c| c.routing_strategy.name().into()
     ),
     row!(
         "batch_size",
@@ -498,10 +485,14 @@ pub static SETTINGS: &[Setting] = &[
         "RMQ_SECURITY_TOKEN",
         K::Secret,
         "ACL security token (with the keys); never shown.",
-        |c, v| c.credentials = match (c.credentials.take(), opt_text(v)?) {
-            (Some(k), Some(t)) => Some(k.with_security_token(t).map_err(|e| e.to_string())?),
-            (None, Some(_)) => return Err("set without access_key and secret_key".into()),
-            (k, None) => k,
+        |c, v| c.credentials = match (opt_text(v)?, &c.credentials) {
+            (Some(t), Some(k)) => Some(
+                k.clone()
+                    .with_security_token(t)
+                    .map_err(|e| e.to_string())?
+            ),
+            (Some(_), None) => return Err("set without access_key and secret_key".into()),
+            (None, k) => k.clone().map(Credentials::without_security_token),
         },
         |_c| SettingValue::Null
     ),
@@ -535,7 +526,7 @@ pub static SETTINGS: &[Setting] = &[
     ),
     row!(
         "tls_ca_file",
-        "RMQ_TLS_CA_FILE",
+        "RMQ_TLS_CA",
         K::OptionalText,
         "PEM file of the CAs to trust; setting it turns TLS on (none: the system roots).",
         |c, v| if let Some(path) = opt_text(v)? {
@@ -568,22 +559,37 @@ pub static SETTINGS: &[Setting] = &[
     ),
 ];
 
-/// Sets one half of the credentials: both halves give new credentials, one half replaces that half of
-/// credentials already set, one half alone is an error (never naming the value).
+/// Sets the keys. Both non-empty: new credentials (no token). One non-empty alone: that half of the
+/// credentials already set replaced, else an error (set the two together). An empty or None key alone
+/// (or both) removes the credentials. An error never names a value.
 fn set_credentials(
     c: &mut ProducerConfig,
     ak: Option<&SettingValue>,
     sk: Option<&SettingValue>,
 ) -> Result<(), String> {
-    let ak = ak.map(opt_text).transpose()?.flatten();
-    let sk = sk.map(opt_text).transpose()?.flatten();
-    c.credentials = match (ak, sk, c.credentials.take()) {
-        (None, None, old) => old,
-        (Some(ak), Some(sk), _) => Some(Credentials::new(ak, sk).map_err(|e| e.to_string())?),
-        (ak, sk, Some(old)) => Some(old.replaced(ak, sk).map_err(|e| e.to_string())?),
-        (Some(_), None, None) => return Err("set without secret_key".into()),
-        (None, Some(_), None) => return Err("set without access_key".into()),
+    // Outer None: not given; inner None: given empty.
+    let ak = ak.map(opt_text).transpose()?;
+    let sk = sk.map(opt_text).transpose()?;
+    let new = match (ak, sk, &c.credentials) {
+        (None, None, old) => old.clone(),
+        (Some(None), None | Some(None), _) | (None, Some(None), _) => None,
+        (Some(None), Some(Some(_)), _) => return Err("access_key is empty".into()),
+        (Some(Some(_)), Some(None), _) => return Err("secret_key is empty".into()),
+        (Some(Some(ak)), Some(Some(sk)), _) => {
+            Some(Credentials::new(ak, sk).map_err(|e| e.to_string())?)
+        }
+        (ak, sk, Some(old)) => Some(
+            old.replaced(ak.flatten(), sk.flatten())
+                .map_err(|e| e.to_string())?,
+        ),
+        (Some(Some(_)), None, None) => {
+            return Err("set without secret_key (set access_key and secret_key together)".into());
+        }
+        (None, Some(Some(_)), None) => {
+            return Err("set without access_key (set access_key and secret_key together)".into());
+        }
     };
+    c.credentials = new;
     Ok(())
 }
 
@@ -920,6 +926,32 @@ mod tests {
             .set("secret_key", SettingValue::Int(12345))
             .unwrap_err();
         assert!(!e.to_string().contains("12345"), "{e}");
+        // A bad token leaves the credentials as they were; None removes the token, not the keys.
+        c.set("security_token", "tok").unwrap();
+        assert!(c.set("security_token", SettingValue::Int(1)).is_err());
+        assert!(
+            c.credentials
+                .as_ref()
+                .is_some_and(Credentials::has_security_token)
+        );
+        c.set("security_token", SettingValue::Null).unwrap();
+        assert!(
+            c.credentials
+                .as_ref()
+                .is_some_and(|k| !k.has_security_token())
+        );
+        // One key over credentials already set replaces that half; an empty key removes them.
+        c.set("access_key", "ak2").unwrap();
+        assert_eq!(c.get("access_key"), Some("ak2".into()));
+        c.set("access_key", "").unwrap();
+        assert_eq!(c.credentials, None);
+        let e = c.set("access_key", "alone").unwrap_err();
+        assert!(e.to_string().contains("together"), "{e}");
+        // Durations too large for an i64 of milliseconds read back saturated, not wrapped.
+        assert_eq!(
+            SettingValue::from(Duration::from_secs(u64::MAX)),
+            SettingValue::Int(i64::MAX)
+        );
     }
 
     #[test]

@@ -94,6 +94,12 @@ impl Credentials {
         Ok(self)
     }
 
+    /// The same credentials without a security token.
+    pub fn without_security_token(mut self) -> Credentials {
+        self.security_token = None;
+        self
+    }
+
     /// These credentials with the access key and/or the secret key replaced (`None`: kept); the token is
     /// kept.
     pub fn replaced(

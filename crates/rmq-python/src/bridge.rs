@@ -10,12 +10,12 @@ use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::PyList;
 use rmq::producer::{ProducerError, SendResult};
 use rmq::protocol::Message;
 
@@ -63,6 +63,8 @@ impl Outcome {
 }
 
 struct Shared {
+    /// The id of the next call: one numbering per loop, whichever producer the call is on.
+    next_id: AtomicU64,
     done: Mutex<Vec<(u64, Outcome)>>,
     /// A byte is in the pipe (or about to be) for outcomes not yet drained.
     armed: AtomicBool,
@@ -117,13 +119,14 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    /// Hands `pending`'s outcome, under `id`, to the loop once it is known.
+    /// Hands `pending`'s outcome to the loop once it is known, under the id this returns (unique on this
+    /// bridge, so several producers can share a loop).
     pub(crate) fn watch<F: Future + Unpin + Send + 'static>(
         &self,
-        id: u64,
         pending: F,
         wrap: fn(F::Output) -> Outcome,
-    ) {
+    ) -> u64 {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let task = Arc::new(Task {
             pending: Mutex::new(Some(pending)),
             id,
@@ -131,6 +134,7 @@ impl Bridge {
             wrap,
         });
         task.poll();
+        id
     }
 }
 
@@ -142,6 +146,7 @@ impl Bridge {
         let fd = reader.as_raw_fd();
         Ok(Bridge {
             shared: Arc::new(Shared {
+                next_id: AtomicU64::new(1),
                 done: Mutex::new(Vec::new()),
                 armed: AtomicBool::new(false),
                 writer: Mutex::new(writer),
@@ -156,22 +161,23 @@ impl Bridge {
         self.fd
     }
 
-    /// Called by the loop when the pipe is readable: every finished call as `(id, ok, value)`.
+    /// Called by the loop when the pipe is readable: every finished call as `(id, ok, value)`. No outcome
+    /// taken here is lost: one whose Python objects cannot be built ends with that exception instead.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut byte = [0u8; 1];
         // Readable, so this does not block: one byte per armed burst.
         py.detach(|| self.reader.lock().read_exact(&mut byte))?;
         self.shared.armed.store(false, Ordering::Release);
         let done = std::mem::take(&mut *self.shared.done.lock());
-        let out = PyList::empty(py);
-        for (id, outcome) in done {
-            // A result that cannot be built still ends its call: with the exception instead.
-            let (ok, value) = outcome
-                .into_py(py)
-                .unwrap_or_else(|e| (false, e.into_value(py).into_any()));
-            let item: (u64, bool, Py<PyAny>) = (id, ok, value);
-            out.append(PyTuple::new(py, [item.into_pyobject(py)?])?.get_item(0)?)?;
-        }
-        Ok(out)
+        let items: Vec<(u64, bool, Py<PyAny>)> = done
+            .into_iter()
+            .map(|(id, outcome)| {
+                let (ok, value) = outcome
+                    .into_py(py)
+                    .unwrap_or_else(|e| (false, e.into_value(py).into_any()));
+                (id, ok, value)
+            })
+            .collect();
+        PyList::new(py, items)
     }
 }

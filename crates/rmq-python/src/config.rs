@@ -9,7 +9,8 @@ use rmq::producer::{ProducerConfig, SETTINGS, SettingKind, SettingValue, TEMPLAT
 use crate::errors;
 
 /// A Python value as a setting's value: None, bool, int, float, str, a dict (`advertised: dial`, for
-/// `broker_addr_override`) or anything with a string form (a path).
+/// `broker_addr_override`) or a path (`os.PathLike`). Anything else (bytes included) is refused rather
+/// than turned into its `str()`.
 fn to_value(v: &Bound<'_, PyAny>) -> PyResult<SettingValue> {
     Ok(if v.is_none() {
         SettingValue::Null
@@ -27,8 +28,20 @@ fn to_value(v: &Bound<'_, PyAny>) -> PyResult<SettingValue> {
             pairs.push(format!("{}={}", k.str()?, v.str()?));
         }
         SettingValue::Text(pairs.join(";"))
+    } else if v.hasattr("__fspath__")? {
+        let path = v.py().import("os")?.getattr("fspath")?.call1((v,))?;
+        SettingValue::Text(path.str()?.to_cow()?.into_owned())
     } else {
-        SettingValue::Text(v.str()?.to_cow()?.into_owned())
+        return Err(errors::to_py(
+            v.py(),
+            &rmq::producer::ProducerError::Config {
+                field: "setting",
+                reason: format!(
+                    "a {} is not a setting value (None, bool, int, float, str, dict or path)",
+                    v.get_type().name()?
+                ),
+            },
+        ));
     })
 }
 

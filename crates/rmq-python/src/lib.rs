@@ -40,7 +40,6 @@ fn _rmq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<routing::PyRoutingResult>()?;
     m.add_class::<transaction::PyTransactionProducer>()?;
     m.add_class::<transaction::PyTransactionSendResult>()?;
-    m.add_function(wrap_pyfunction!(routing::java_string_hash, m)?)?;
     m.add_function(wrap_pyfunction!(routing::hash_index, m)?)?;
     m.add_function(wrap_pyfunction!(config::get_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::settings, m)?)?;

@@ -5,14 +5,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rmq::producer::{MessageQueue, Pending, Producer, ProducerConfig, ProducerError};
+use rmq::producer::{Pending, Producer, ProducerConfig, ProducerError};
 use rmq::protocol::Message;
 
 use crate::bridge::{Bridge, Outcome};
@@ -20,7 +19,7 @@ use crate::config::PyConfig;
 use crate::errors;
 use crate::message::PyMessage;
 use crate::result::PySendResult;
-use crate::routing::PyMessageQueue;
+use crate::routing::{PyMessageQueue, broker_health};
 
 /// How long a blocking call waits between checks for signals.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
@@ -63,15 +62,6 @@ where
     }
 }
 
-/// A queue of the Python API as the producer's.
-fn queue_of(q: &PyMessageQueue) -> MessageQueue {
-    MessageQueue {
-        topic: q.topic.clone(),
-        broker_name: q.broker_name.clone(),
-        queue_id: q.queue_id,
-    }
-}
-
 /// A request's timeout: `timeout` milliseconds, or the producer's `send_msg_timeout`.
 fn request_timeout(py: Python<'_>, p: &Producer, timeout: Option<f64>) -> PyResult<Duration> {
     match timeout {
@@ -100,7 +90,6 @@ fn messages(batch: &[PyRef<'_, PyMessage>]) -> Vec<Message> {
 pub(crate) struct PyProducer {
     config: Mutex<ProducerConfig>,
     inner: Mutex<Option<Arc<Producer>>>,
-    next_id: AtomicU64,
 }
 
 impl PyProducer {
@@ -127,7 +116,6 @@ impl PyProducer {
         Ok(PyProducer {
             config: Mutex::new(config),
             inner: Mutex::new(None),
-            next_id: AtomicU64::new(1),
         })
     }
 
@@ -151,18 +139,18 @@ impl PyProducer {
         self.inner.lock().as_ref().map(|p| p.client_id().to_owned())
     }
 
-    /// Starts the producer (idempotent). Raises `ProducerStartError`.
+    /// Starts the producer (idempotent). Raises `ProducerStartError`. No lock is held while it starts,
+    /// so other threads' calls on this producer go on (and fail with `ProducerStateError` until it runs).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        let mut inner = self.inner.lock();
-        if inner.as_ref().is_some_and(|p| p.is_running()) {
+        if self.running() {
             return Ok(());
         }
         let config = self.config.lock().clone();
-        let p = Arc::new(Producer::new(config).map_err(|e| errors::start_failed(py, &e))?);
-        let started = p.clone();
-        py.detach(move || started.start())
-            .map_err(|e| errors::start_failed(py, &e))?;
-        *inner = Some(p);
+        let p = start_detached(py, move || {
+            let p = Arc::new(Producer::new(config)?);
+            p.start().map(|()| p)
+        })?;
+        install(&self.inner, p, |p| p.is_running());
         Ok(())
     }
 
@@ -238,14 +226,7 @@ impl PyProducer {
         let queues = py
             .detach(move || p.fetch_publish_queues(&topic))
             .map_err(|e| errors::to_py(py, &e))?;
-        Ok(queues
-            .into_iter()
-            .map(|q| PyMessageQueue {
-                topic: q.topic,
-                broker_name: q.broker_name,
-                queue_id: q.queue_id,
-            })
-            .collect())
+        Ok(queues.into_iter().map(PyMessageQueue::from).collect())
     }
 
     /// Sends `message` to `queue` (an ordered send: no retry on another queue).
@@ -257,7 +238,7 @@ impl PyProducer {
     ) -> PyResult<PySendResult> {
         let pending = self
             .producer(py)?
-            .send_to_queue_async(&message.inner, &queue_of(&queue));
+            .send_to_queue_async(&message.inner, &queue.to_rust());
         drop((message, queue));
         wait(py, pending).map(|r| PySendResult::from(&r))
     }
@@ -291,92 +272,36 @@ impl PyProducer {
         timeout: Option<f64>,
     ) -> PyResult<u64> {
         let p = self.producer(py)?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        match (kind, messages.as_slice()) {
+        Ok(match (kind, messages.as_slice()) {
             ("queue", [m]) => {
                 let Some(q) = queue else {
                     return Err(pyo3::exceptions::PyValueError::new_err(
                         "_submit(queue) without a queue",
                     ));
                 };
-                bridge.watch(
-                    id,
-                    p.send_to_queue_async(&m.inner, &queue_of(&q)),
-                    Outcome::Send,
-                )
+                bridge.watch(p.send_to_queue_async(&m.inner, &q.to_rust()), Outcome::Send)
             }
             ("request", [m]) => {
                 let timeout = request_timeout(py, &p, timeout)?;
-                bridge.watch(id, p.request_async(&m.inner, timeout), Outcome::Reply)
+                bridge.watch(p.request_async(&m.inner, timeout), Outcome::Reply)
             }
-            ("send", [m]) => bridge.watch(id, p.send_async(&m.inner), Outcome::Send),
-            ("oneway", [m]) => bridge.watch(id, p.send_oneway_async(&m.inner), Outcome::Oneway),
-            ("batch", ms) => {
-                bridge.watch(id, p.send_batch_async(&self::messages(ms)), Outcome::Batch)
-            }
+            ("send", [m]) => bridge.watch(p.send_async(&m.inner), Outcome::Send),
+            ("oneway", [m]) => bridge.watch(p.send_oneway_async(&m.inner), Outcome::Oneway),
+            ("batch", ms) => bridge.watch(p.send_batch_async(&self::messages(ms)), Outcome::Batch),
             _ => {
                 return Err(pyo3::exceptions::PyValueError::new_err(format!(
                     "_submit({kind:?}) with {} messages",
                     messages.len()
                 )));
             }
-        }
-        Ok(id)
+        })
     }
 
     /// What the producer has done: `running`, `total_sent`, `total_failed`, `success_rate`, and more
     /// (`brokers`: per broker `status`, `success_rate`, `avg_latency` in ms, ...).
     fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        let Some(p) = self.inner.lock().clone() else {
-            d.set_item("running", false)?;
-            for k in ["total_sent", "total_failed", "retries", "in_flight"] {
-                d.set_item(k, 0)?;
-            }
-            d.set_item("success_rate", 1.0)?;
-            d.set_item("brokers", PyDict::new(py))?;
-            return Ok(d);
-        };
-        let s = p.get_stats();
-        d.set_item("running", s.running)?;
-        d.set_item("total_sent", s.sent + s.oneway)?;
-        d.set_item("total_failed", s.failed + s.oneway_failed)?;
-        d.set_item("success_rate", s.success_rate)?;
-        d.set_item("sent", s.sent)?;
-        d.set_item("failed", s.failed)?;
-        d.set_item("oneway", s.oneway)?;
-        d.set_item("oneway_failed", s.oneway_failed)?;
-        d.set_item("retries", s.retries)?;
-        d.set_item("in_flight", s.in_flight)?;
-        d.set_item("avg_send_time_ms", s.avg_send_time.as_secs_f64() * 1000.0)?;
-        d.set_item("heartbeats_ok", s.heartbeats_ok)?;
-        d.set_item("heartbeats_failed", s.heartbeats_failed)?;
-        d.set_item("callback_panics", s.callback_panics)?;
-        d.set_item("total_routing", s.router.total)?;
-        d.set_item("successful_routing", s.router.routed)?;
-        let brokers = PyDict::new(py);
-        for b in &s.router.brokers {
-            let e = PyDict::new(py);
-            let total = b.successes + b.failures;
-            e.set_item("status", format!("{:?}", b.state).to_uppercase())?;
-            e.set_item("successes", b.successes)?;
-            e.set_item("failures", b.failures)?;
-            e.set_item(
-                "success_rate",
-                if total == 0 {
-                    1.0
-                } else {
-                    b.successes as f64 / total as f64
-                },
-            )?;
-            e.set_item("avg_latency", b.avg_latency.as_secs_f64() * 1000.0)?;
-            e.set_item("p99_latency", b.p99_latency.as_secs_f64() * 1000.0)?;
-            e.set_item("max_latency", b.max_latency.as_secs_f64() * 1000.0)?;
-            e.set_item("routed", b.routed)?;
-            brokers.set_item(&b.broker, e)?;
-        }
-        d.set_item("brokers", brokers)?;
-        Ok(d)
+        let p = self.inner.lock().clone();
+        stats(py, p.as_deref())
     }
 
     fn __repr__(&self) -> String {
@@ -392,16 +317,78 @@ impl PyProducer {
 
 impl Drop for PyProducer {
     fn drop(&mut self) {
-        // Dropping the last handle of a running Rust producer shuts it down, which waits for its
-        // asynchronous sends (up to their timeouts). Python drops objects with the GIL held: that wait
-        // happens on a thread of its own, so no Python thread stalls behind a garbage collection.
-        if let Some(p) = self.inner.get_mut().take()
-            && p.is_running()
-        {
-            // When no thread can be had, the closure (and the producer) is dropped right here.
-            let _ = std::thread::Builder::new()
-                .name("rmq-py-drop".into())
-                .spawn(move || drop(p));
+        if let Some(p) = self.inner.get_mut().take() {
+            shut_down_elsewhere(p);
         }
     }
+}
+
+/// Drops the last handle of a producer (which shuts a running one down, waiting for its asynchronous sends
+/// up to their timeouts) on a thread of its own: Python drops objects with the GIL held, and no Python
+/// thread may stall behind a garbage collection, nor deadlock with one of rmq's threads that waits for the
+/// GIL to call a listener. When no thread can be had, it is dropped here.
+pub(crate) fn shut_down_elsewhere<T: Send + 'static>(producer: T) {
+    let _ = std::thread::Builder::new()
+        .name("rmq-py-drop".into())
+        .spawn(move || drop(producer));
+}
+
+/// Builds and starts a producer without the GIL (a start fetches routes and greets brokers).
+pub(crate) fn start_detached<P: Send>(
+    py: Python<'_>,
+    start: impl FnOnce() -> Result<P, ProducerError> + Send,
+) -> PyResult<P> {
+    py.detach(start).map_err(|e| errors::start_failed(py, &e))
+}
+
+/// Puts a started producer in `slot`, unless another thread's start got there first (then this one is
+/// shut down elsewhere and the running one kept).
+pub(crate) fn install<P: Send + Sync + 'static>(
+    slot: &Mutex<Option<Arc<P>>>,
+    started: Arc<P>,
+    running: impl Fn(&P) -> bool,
+) {
+    let mut slot = slot.lock();
+    if slot.as_deref().is_some_and(&running) {
+        drop(slot);
+        shut_down_elsewhere(started);
+    } else if let Some(old) = slot.replace(started) {
+        shut_down_elsewhere(old);
+    }
+}
+
+/// The stats dict of `Producer.get_stats()` (and `TransactionProducer.get_stats()`): a producer never
+/// started reads as not running with zeros.
+pub(crate) fn stats<'py>(py: Python<'py>, p: Option<&Producer>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let Some(p) = p else {
+        d.set_item("running", false)?;
+        for k in ["total_sent", "total_failed", "retries", "in_flight"] {
+            d.set_item(k, 0)?;
+        }
+        d.set_item("success_rate", 1.0)?;
+        d.set_item("brokers", PyDict::new(py))?;
+        return Ok(d);
+    };
+    let s = p.get_stats();
+    d.set_item("running", s.running)?;
+    d.set_item("total_sent", s.sent + s.oneway)?;
+    d.set_item("total_failed", s.failed + s.oneway_failed)?;
+    d.set_item("success_rate", s.success_rate)?;
+    d.set_item("sent", s.sent)?;
+    d.set_item("failed", s.failed)?;
+    d.set_item("oneway", s.oneway)?;
+    d.set_item("oneway_failed", s.oneway_failed)?;
+    d.set_item("retries", s.retries)?;
+    d.set_item("in_flight", s.in_flight)?;
+    d.set_item("avg_send_time_ms", s.avg_send_time.as_secs_f64() * 1000.0)?;
+    d.set_item("heartbeats_ok", s.heartbeats_ok)?;
+    d.set_item("heartbeats_failed", s.heartbeats_failed)?;
+    d.set_item("callback_panics", s.callback_panics)?;
+    d.set_item("replies", s.replies)?;
+    d.set_item("late_replies", s.late_replies)?;
+    d.set_item("total_routing", s.router.total)?;
+    d.set_item("successful_routing", s.router.routed)?;
+    d.set_item("brokers", broker_health(py, &s.router.brokers)?)?;
+    Ok(d)
 }

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
+use rmq::producer::MessageQueue;
 use rmq::protocol::TopicRouteData;
 use rmq::routing::{
-    FailureKind, HealthPolicy, HealthRegistry, HealthState, MessageRouter, PublishQueue,
-    RouterConfig, RoutingStrategy, TopicBrokerMapping,
+    BrokerHealthSnapshot, FailureKind, HealthPolicy, HealthRegistry, HealthState, JavaHashCode,
+    MessageRouter, PublishQueue, RouterConfig, RoutingStrategy, TopicBrokerMapping,
 };
 
 use crate::errors;
@@ -27,6 +28,27 @@ pub(crate) struct PyMessageQueue {
     pub(crate) broker_name: String,
     /// Queue id on that broker.
     pub(crate) queue_id: i32,
+}
+
+impl From<MessageQueue> for PyMessageQueue {
+    fn from(q: MessageQueue) -> Self {
+        PyMessageQueue {
+            topic: q.topic,
+            broker_name: q.broker_name,
+            queue_id: q.queue_id,
+        }
+    }
+}
+
+impl PyMessageQueue {
+    /// The producer's form of this queue.
+    pub(crate) fn to_rust(&self) -> MessageQueue {
+        MessageQueue {
+            topic: self.topic.clone(),
+            broker_name: self.broker_name.clone(),
+            queue_id: self.queue_id,
+        }
+    }
 }
 
 #[pymethods]
@@ -202,34 +224,66 @@ pub(crate) struct PyRoutingResult {
     healthy_choice: bool,
 }
 
-fn strategy_name(s: RoutingStrategy) -> &'static str {
-    match s {
-        RoutingStrategy::RoundRobin => "round_robin",
-        RoutingStrategy::Random => "random",
-        RoutingStrategy::MessageHash => "message_hash",
-        RoutingStrategy::Selector => "selector",
-    }
-}
-
 fn strategy(py: Python<'_>, s: Option<&Bound<'_, PyAny>>) -> PyResult<Option<RoutingStrategy>> {
     let Some(s) = s.filter(|s| !s.is_none()) else {
         return Ok(None);
     };
     let name = s.str()?.to_cow()?.to_ascii_lowercase();
-    Ok(Some(match name.trim_start_matches("routingstrategy.") {
-        "round_robin" => RoutingStrategy::RoundRobin,
-        "random" => RoutingStrategy::Random,
-        "message_hash" => RoutingStrategy::MessageHash,
-        other => {
-            return Err(errors::to_py(
-                py,
-                &rmq::producer::ProducerError::Config {
-                    field: "strategy",
-                    reason: format!("{other:?} is not round_robin, random or message_hash"),
-                },
-            ));
-        }
-    }))
+    let name = name.trim_start_matches("routingstrategy.");
+    match RoutingStrategy::from_name(name) {
+        Some(s) => Ok(Some(s)),
+        None => Err(errors::to_py(
+            py,
+            &rmq::producer::ProducerError::Config {
+                field: "strategy",
+                reason: format!("{name:?} is not round_robin, random or message_hash"),
+            },
+        )),
+    }
+}
+
+/// A latency given in milliseconds (None: 0); refused when negative, infinite or not a number.
+fn latency(ms: Option<f64>) -> PyResult<Duration> {
+    let ms = ms.unwrap_or(0.0);
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!("latency_ms {ms} is not a duration"))
+    })
+}
+
+/// Milliseconds of `d`, as the stats give latencies.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Per broker: `status`, `success_rate`, `avg_latency` / `p99_latency` / `max_latency` (ms), `successes`,
+/// `failures`, `consecutive_failures`, `routed` (the producer's stats and the router's give the same).
+pub(crate) fn broker_health<'py>(
+    py: Python<'py>,
+    brokers: &[BrokerHealthSnapshot],
+) -> PyResult<Bound<'py, PyDict>> {
+    let health = PyDict::new(py);
+    for b in brokers {
+        let e = PyDict::new(py);
+        let total = b.successes + b.failures;
+        e.set_item("status", state_name(b.state))?;
+        e.set_item(
+            "success_rate",
+            if total == 0 {
+                1.0
+            } else {
+                b.successes as f64 / total as f64
+            },
+        )?;
+        e.set_item("avg_latency", ms(b.avg_latency))?;
+        e.set_item("p99_latency", ms(b.p99_latency))?;
+        e.set_item("max_latency", ms(b.max_latency))?;
+        e.set_item("successes", b.successes)?;
+        e.set_item("failures", b.failures)?;
+        e.set_item("consecutive_failures", b.consecutive_failures)?;
+        e.set_item("routed", b.routed)?;
+        health.set_item(&b.broker, e)?;
+    }
+    Ok(health)
 }
 
 fn state_name(s: HealthState) -> &'static str {
@@ -313,7 +367,7 @@ impl PyRouter {
                     broker_data: mapping.broker(topic, r.broker_name()),
                     broker_address: Some(r.broker_addr().to_owned()),
                     error: None,
-                    routing_strategy: strategy_name(r.strategy),
+                    routing_strategy: r.strategy.name(),
                     healthy_choice: r.healthy_choice,
                 },
                 Err(e) => PyRoutingResult {
@@ -326,7 +380,7 @@ impl PyRouter {
                             .into_value(py)
                             .into_any(),
                     ),
-                    routing_strategy: strategy_name(strategy),
+                    routing_strategy: strategy.name(),
                     healthy_choice: false,
                 },
             },
@@ -335,12 +389,17 @@ impl PyRouter {
 
     /// Reports that a send to `result`'s broker succeeded after `latency_ms`.
     #[pyo3(signature = (result, latency_ms=None))]
-    fn report_routing_result(&self, result: PyRef<'_, PyRoutingResult>, latency_ms: Option<f64>) {
+    fn report_routing_result(
+        &self,
+        result: PyRef<'_, PyRoutingResult>,
+        latency_ms: Option<f64>,
+    ) -> PyResult<()> {
+        let latency = latency(latency_ms)?;
         if let Some(q) = &result.message_queue {
-            let latency = Duration::from_secs_f64(latency_ms.unwrap_or(0.0).max(0.0) / 1000.0);
             self.router
                 .report_result(&q.broker_name, latency, Instant::now());
         }
+        Ok(())
     }
 
     /// Reports that a send to `broker_name` failed with `error` (a timeout, a connection error, a
@@ -353,6 +412,7 @@ impl PyRouter {
         error: Option<&Bound<'_, PyAny>>,
         latency_ms: Option<f64>,
     ) -> PyResult<()> {
+        let latency = latency(latency_ms)?;
         let kind = match error {
             None => FailureKind::Connection,
             Some(e) => {
@@ -373,7 +433,6 @@ impl PyRouter {
                 }
             }
         };
-        let latency = Duration::from_secs_f64(latency_ms.unwrap_or(0.0).max(0.0) / 1000.0);
         self.router
             .report_failure(broker_name, kind, latency, Instant::now());
         Ok(())
@@ -404,52 +463,36 @@ impl PyRouter {
         d.set_item("failed_routing", s.errors)?;
         let usage = PyDict::new(py);
         for (strategy, n) in s.by_strategy {
-            usage.set_item(strategy_name(strategy), n)?;
+            usage.set_item(strategy.name(), n)?;
         }
         d.set_item("strategy_usage", usage)?;
-        let health = PyDict::new(py);
-        for b in &s.brokers {
-            let e = PyDict::new(py);
-            let total = b.successes + b.failures;
-            e.set_item("status", state_name(b.state))?;
-            e.set_item(
-                "success_rate",
-                if total == 0 {
-                    1.0
-                } else {
-                    b.successes as f64 / total as f64
-                },
-            )?;
-            e.set_item("avg_latency", b.avg_latency.as_secs_f64() * 1000.0)?;
-            e.set_item("max_latency", b.max_latency.as_secs_f64() * 1000.0)?;
-            e.set_item("successes", b.successes)?;
-            e.set_item("failures", b.failures)?;
-            e.set_item("consecutive_failures", b.consecutive_failures)?;
-            e.set_item("routed", b.routed)?;
-            health.set_item(&b.broker, e)?;
-        }
+        let health = broker_health(py, &s.brokers)?;
         d.set_item("broker_health", health)?;
         Ok(d)
     }
 }
 
-/// Java's `String.hashCode` of `s` (what MESSAGE_HASH routing and `MessageHashSelector` hash).
+/// The index Java's `SelectMessageQueueByHash` picks among `n` queues for `arg`: `abs(hashCode % n)`,
+/// with a str hashed as Java's `String`, an int in the 32-bit range as an `Integer` and a larger one as a
+/// `Long` (what a Java producer with the same argument picks; MESSAGE_HASH routing hashes the key's str).
 #[pyfunction]
-pub(crate) fn java_string_hash(s: &str) -> i32 {
-    rmq::routing::java_string_hash(s)
-}
-
-/// The index MESSAGE_HASH routing picks for `key` among `n` queues (Java's
-/// `SelectMessageQueueByHash`: `abs(hash % n)`).
-#[pyfunction]
-pub(crate) fn hash_index(key: &str, n: usize) -> PyResult<usize> {
+pub(crate) fn hash_index(arg: &Bound<'_, PyAny>, n: usize) -> PyResult<usize> {
     if n == 0 {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "no queues to choose from",
         ));
     }
-    Ok(rmq::routing::selector::java_hash_index(
-        rmq::routing::java_string_hash(key),
-        n,
-    ))
+    let hash = if let Ok(s) = arg.cast::<PyString>() {
+        rmq::routing::java_string_hash(&s.to_cow()?)
+    } else if let Ok(v) = arg.extract::<i64>() {
+        match i32::try_from(v) {
+            Ok(small) => small.java_hash_code(),
+            Err(_) => v.java_hash_code(),
+        }
+    } else {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "a hash argument is a str or an int of at most 64 bits",
+        ));
+    };
+    Ok(rmq::routing::selector::java_hash_index(hash, n))
 }

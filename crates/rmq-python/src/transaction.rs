@@ -19,7 +19,7 @@ use rmq::protocol::{Message, MessageExt};
 use crate::config::PyConfig;
 use crate::errors;
 use crate::message::PyMessage;
-use crate::producer::wait;
+use crate::producer::{install, shut_down_elsewhere, start_detached, stats, wait};
 use crate::result::PySendResult;
 
 /// The Python listener as rmq's.
@@ -196,24 +196,22 @@ impl PyTransactionProducer {
             .map_or(0, |p| p.checks_answered())
     }
 
-    /// Starts the producer and its check-back handling (idempotent). Raises `ProducerStartError`.
+    /// Starts the producer and its check-back handling (idempotent). Raises `ProducerStartError`. No lock
+    /// is held while it starts.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        let mut inner = self.inner.lock();
-        if inner.as_ref().is_some_and(|p| p.producer().is_running()) {
+        if self.running() {
             return Ok(());
         }
         let listener = Listener {
             listener: self.listener.clone_ref(py),
             errors: self.errors.clone(),
         };
-        let p = Arc::new(
-            TransactionProducer::new(self.config.clone(), listener)
-                .map_err(|e| errors::start_failed(py, &e))?,
-        );
-        let started = p.clone();
-        py.detach(move || started.start())
-            .map_err(|e| errors::start_failed(py, &e))?;
-        *inner = Some(p);
+        let config = self.config.clone();
+        let p = start_detached(py, move || {
+            let p = Arc::new(TransactionProducer::new(config, listener)?);
+            p.start().map(|()| p)
+        })?;
+        install(&self.inner, p, |p| p.producer().is_running());
         Ok(())
     }
 
@@ -250,15 +248,19 @@ impl PyTransactionProducer {
     /// What the producer has done (as `Producer.get_stats()`), with `checks_answered` and
     /// `listener_errors`.
     fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
         let p = self.inner.lock().clone();
-        let s = p.as_ref().map(|p| p.producer().get_stats());
-        d.set_item("running", s.as_ref().is_some_and(|s| s.running))?;
-        d.set_item("total_sent", s.as_ref().map_or(0, |s| s.sent))?;
-        d.set_item("total_failed", s.as_ref().map_or(0, |s| s.failed))?;
-        d.set_item("success_rate", s.as_ref().map_or(1.0, |s| s.success_rate))?;
+        let d = stats(py, p.as_ref().map(|p| p.producer()))?;
         d.set_item("checks_answered", self.checks_answered())?;
         d.set_item("listener_errors", self.listener_errors())?;
         Ok(d)
+    }
+}
+
+impl Drop for PyTransactionProducer {
+    fn drop(&mut self) {
+        // Its check threads may be waiting for the GIL to call the listener: shut down elsewhere.
+        if let Some(p) = self.inner.get_mut().take() {
+            shut_down_elsewhere(p);
+        }
     }
 }

@@ -208,16 +208,17 @@ class SilentServer:
             c.close()
 
 
-def test_a_send_fails_with_a_typed_error_when_no_route_comes():
+def test_no_route_is_route_not_found_retryable_and_never_stored():
     server = SilentServer()
     try:
         p = create_producer("G", server.addr, send_msg_timeout=500, mq_client_api_timeout=300)
         p.start()
         t0 = time.monotonic()
-        with pytest.raises(ProducerError) as e:
+        with pytest.raises(rmq.RouteNotFoundError) as e:
             p.send_sync(Message("T", b"x"))
         assert time.monotonic() - t0 < 5
-        assert isinstance(e.value.retryable, bool)
+        # Nothing reached a broker: worth retrying, never stored.
+        assert e.value.retryable is True and e.value.possibly_stored is False
         stats = p.get_stats()
         assert stats["total_failed"] == 1 and stats["total_sent"] == 0
         p.shutdown()

@@ -97,3 +97,15 @@ def test_selectors_and_user_selectors():
     queues = [q for q, _ in m.get_available_queues("T")]
     assert MessageHashSelector().select(queues, msg, 13) == 5
     assert MessageHashSelector().select(queues, msg, -13) == 5
+    # Beyond 32 bits Java's argument is a Long: hashCode (int)(v ^ v >>> 32) = 705032705 for 5,000,000,000.
+    assert MessageHashSelector().select(queues, msg, 5_000_000_000) == 705032705 % 8
+
+
+def test_bad_latencies_are_value_errors_not_panics():
+    r = MessageRouter(mapping())
+    res = r.route_message("T")
+    for bad in [float("inf"), float("nan"), -1.0, 1e300]:
+        with pytest.raises(ValueError):
+            r.report_routing_result(res, latency_ms=bad)
+        with pytest.raises(ValueError):
+            r.report_routing_failure("broker-a", None, latency_ms=bad)

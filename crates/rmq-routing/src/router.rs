@@ -41,6 +41,27 @@ impl RoutingStrategy {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The strategy's name in settings and stats: `round_robin`, `random`, `message_hash`, `selector`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoutingStrategy::RoundRobin => "round_robin",
+            RoutingStrategy::Random => "random",
+            RoutingStrategy::MessageHash => "message_hash",
+            RoutingStrategy::Selector => "selector",
+        }
+    }
+
+    /// The strategy a setting names (any case): `round_robin`, `random` or `message_hash` (a selector is
+    /// given per send, never by name).
+    pub fn from_name(name: &str) -> Option<RoutingStrategy> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "round_robin" => Some(RoutingStrategy::RoundRobin),
+            "random" => Some(RoutingStrategy::Random),
+            "message_hash" => Some(RoutingStrategy::MessageHash),
+            _ => None,
+        }
+    }
 }
 
 /// Router settings.

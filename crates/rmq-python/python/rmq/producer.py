@@ -14,27 +14,27 @@ __all__ = ["Producer", "create_producer", "Message", "SendResult", "MessageQueue
 
 class _LoopBridge:
     """One event loop's end of the native bridge: rmq's threads queue finished calls and write one
-    byte per burst to a pipe; the loop reads it here and resolves the futures (no thread per send)."""
+    byte per burst to a pipe; the loop reads it here and resolves the futures (no thread per send).
+    It holds no reference to its loop: the loop (through its reader) holds it, and the pipe closes
+    when the loop is collected."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.native = _rmq.Bridge()
         self.futures: Dict[int, "asyncio.Future[Any]"] = {}
         loop.add_reader(self.native.fileno(), self._drain)
-        self._loop = loop
 
     def _drain(self) -> None:
         for call_id, ok, value in self.native.drain():
             fut = self.futures.pop(call_id, None)
             if fut is None or fut.done():  # cancelled by its awaiter: the send went on regardless
                 continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-
-    def close(self) -> None:
-        if not self._loop.is_closed():
-            self._loop.remove_reader(self.native.fileno())
+            try:
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+            except Exception as e:  # pragma: no cover - set_* on a pending future does not raise
+                fut.get_loop().call_exception_handler({"message": "rmq: resolving a future failed", "exception": e})
 
 
 _bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBridge]" = (
@@ -114,12 +114,27 @@ class Producer(_rmq.Producer):
         ``send_msg_timeout``); ``RequestTimeoutError`` when none comes."""
         return await self._call("request", [message], None, timeout)
 
+    async def start_async(self) -> None:
+        """:meth:`start` on the loop's default executor (starting fetches routes and greets brokers)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+
+    async def shutdown_async(self) -> None:
+        """:meth:`shutdown` on the loop's default executor (it waits for asynchronous sends)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
+
     def __enter__(self) -> "Producer":
         self.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
+
+    async def __aenter__(self) -> "Producer":
+        await self.start_async()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown_async()
 
 
 def create_producer(

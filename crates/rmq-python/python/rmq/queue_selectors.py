@@ -49,8 +49,9 @@ class RandomSelector(QueueSelector):
 
 class MessageHashSelector(QueueSelector):
     """The queue of a key's hash, as the producer's MESSAGE_HASH routing and Java's
-    ``SelectMessageQueueByHash`` choose it: ``arg`` when given (str or int), else the message's
-    SHARDING_KEY, else its first key, else a random queue."""
+    ``SelectMessageQueueByHash`` choose it: ``arg`` when given (a str hashed as Java's String, an int as
+    Java's Integer, or Long beyond 32 bits; anything else by its str), else the message's SHARDING_KEY,
+    else its first key, else a random queue."""
 
     def select(self, queues: Sequence[MessageQueue], message: Message, arg: Any = None) -> Choice:
         if not queues:
@@ -58,11 +59,9 @@ class MessageHashSelector(QueueSelector):
         key = arg if arg is not None else (message.get_property("SHARDING_KEY") or next(iter(message.keys), None))
         if key is None:
             return random.randrange(len(queues))
-        if isinstance(key, int) and not isinstance(key, bool):
-            h = key & 0xFFFFFFFF
-            h = h - (1 << 32) if h >= 1 << 31 else h  # the int's Java hashCode (wrapped to 32 bits)
-            return abs(h) % len(queues)  # Java's abs(hash % n)
-        return hash_index(str(key), len(queues))
+        if not isinstance(key, (str, int)) or isinstance(key, bool):
+            key = str(key)
+        return hash_index(key, len(queues))
 
 
 def choose(selector: Any, queues: Sequence[MessageQueue], message: Message, arg: Any = None) -> Optional[MessageQueue]:
