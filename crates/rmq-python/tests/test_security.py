@@ -71,7 +71,11 @@ def test_tls_sends_are_read_back_and_plain_tcp_is_refused(cluster):
         assert ids <= {m["uniqKey"] for m in got}
     finally:
         p.shutdown()
-    plain = create_producer(unique_topic("py_plain"), cluster.namesrv, send_msg_timeout=2000, mq_client_api_timeout=1000)
+    # RMQ_TLS_CA in the environment (scripts/cluster env sets it) turns TLS on by itself, as for the CLI.
+    assert create_producer(unique_topic("py_env"), cluster.namesrv).config.tls is (os.environ.get("RMQ_TLS_CA") is not None)
+    plain = create_producer(unique_topic("py_plain"), cluster.namesrv, tls=False, send_msg_timeout=2000,
+                            mq_client_api_timeout=1000)
+    assert plain.config.tls is False
     plain.start()
     try:
         with pytest.raises(rmq.ProducerError):
