@@ -88,7 +88,8 @@ fn messages(batch: &[PyRef<'_, PyMessage>]) -> Vec<Message> {
 /// started again (a new Rust producer, fresh stats).
 #[pyclass(module = "rmq._rmq", name = "Producer", subclass, frozen)]
 pub(crate) struct PyProducer {
-    config: Mutex<ProducerConfig>,
+    /// Fixed at construction: every start builds its producer from it.
+    config: ProducerConfig,
     inner: Mutex<Option<Arc<Producer>>>,
 }
 
@@ -114,7 +115,7 @@ impl PyProducer {
             None => ProducerConfig::from_env().map_err(|e| errors::to_py(py, &e))?,
         };
         Ok(PyProducer {
-            config: Mutex::new(config),
+            config,
             inner: Mutex::new(None),
         })
     }
@@ -123,7 +124,7 @@ impl PyProducer {
     #[getter]
     fn config(&self) -> PyConfig {
         PyConfig {
-            inner: self.config.lock().clone(),
+            inner: self.config.clone(),
         }
     }
 
@@ -145,7 +146,7 @@ impl PyProducer {
         if self.running() {
             return Ok(());
         }
-        let config = self.config.lock().clone();
+        let config = self.config.clone();
         let p = start_detached(py, move || {
             let p = Arc::new(Producer::new(config)?);
             p.start().map(|()| p)
@@ -305,7 +306,7 @@ impl PyProducer {
     }
 
     fn __repr__(&self) -> String {
-        let c = self.config.lock();
+        let c = &self.config;
         format!(
             "Producer(producer_group={:?}, namesrv_addr={:?}, running={})",
             c.producer_group,
