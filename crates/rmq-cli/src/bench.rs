@@ -61,6 +61,16 @@ pub(crate) struct ProduceArgs {
     /// kind, and it costs less to encode and decode).
     #[arg(long, value_enum, default_value_t = HeaderType::Json)]
     header: HeaderType,
+    /// Auto-batch: asynchronous and oneway sends that can share a request go as one batch request
+    /// (`--mode async`; each message keeps its own outcome and latency).
+    #[arg(long)]
+    auto_batch: bool,
+    /// With `--auto-batch`: how long a message waits for others, in milliseconds.
+    #[arg(long, default_value_t = 5, requires = "auto_batch")]
+    linger_ms: u64,
+    /// With `--auto-batch`: most bytes in one batch request.
+    #[arg(long, default_value_t = 32 << 10, requires = "auto_batch")]
+    batch_bytes: usize,
     /// Write a chart of TPS and p50 / p99 latency per second to this SVG file at the end.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -181,6 +191,9 @@ impl Shared {
 pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> {
     let mut config = c.config(&a.group);
     config.async_send_semaphore = a.window as usize;
+    config.auto_batch = a.auto_batch;
+    config.auto_batch_linger = Duration::from_millis(a.linger_ms);
+    config.auto_batch_max_bytes = a.batch_bytes;
     if a.header == HeaderType::Binary {
         config.remoting.serialize_type = rmq::protocol::SerializeType::ROCKETMQ;
     }
@@ -362,7 +375,8 @@ pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> 
     };
     if a.json {
         println!(
-            "{{\"avg_ms\":{avg},\"client\":\"rmq\",\"count\":{n},\"cpu_s\":{cpu},\"failed\":{failed},\"max_ms\":{max},\"mode\":\"{}\",\"p99_ms\":{p99},\"seconds\":{secs},\"threads\":{parallel},\"tps\":{}}}",
+            "{{\"auto_batch\":{},\"avg_ms\":{avg},\"client\":\"rmq\",\"count\":{n},\"cpu_s\":{cpu},\"failed\":{failed},\"max_ms\":{max},\"mode\":\"{}\",\"p99_ms\":{p99},\"seconds\":{secs},\"threads\":{parallel},\"tps\":{}}}",
+            a.auto_batch,
             format!("{:?}", a.mode).to_lowercase(),
             n as f64 / secs
         );

@@ -104,7 +104,12 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// Delivers the send's end (`finish`'s result: `None` for a oneway write).
-    fn deliver(&self, core: &Core, r: Result<Option<SendResult>, ProducerError>, open: bool) {
+    pub(crate) fn deliver(
+        &self,
+        core: &Core,
+        r: Result<Option<SendResult>, ProducerError>,
+        open: bool,
+    ) {
         match self {
             Outcome::Answered(c) => deliver(core, c, crate::send::answered(r), open),
             Outcome::Oneway(c) => deliver(core, c, r.map(drop), open),
@@ -112,12 +117,56 @@ impl Outcome {
     }
 }
 
+/// Who a send's end is delivered to.
+pub(crate) enum Ends {
+    /// One caller, holding one place in the in-flight table.
+    One {
+        /// Where its outcome goes.
+        outcome: Outcome,
+        /// Its place, given back once the outcome is delivered.
+        ticket: Ticket,
+    },
+    /// The callers of an auto-batch, each holding its own place (see `auto_batch::settle`).
+    Gathered(Vec<crate::auto_batch::Member>),
+}
+
 /// One asynchronous send in progress.
-struct AsyncSend {
+pub(crate) struct AsyncSend {
     /// Boxed: a job is over a kilobyte, and a send moves through several closures.
     job: Box<SendJob<'static>>,
-    outcome: Outcome,
-    ticket: Ticket,
+    ends: Ends,
+}
+
+impl AsyncSend {
+    /// `job`, ending to `ends`.
+    pub(crate) fn new(job: SendJob<'static>, ends: Ends) -> AsyncSend {
+        AsyncSend {
+            job: Box::new(job),
+            ends,
+        }
+    }
+
+    /// Carries the send on from the thread it is on, which must not block.
+    pub(crate) fn go(self, core: &Arc<Core>) {
+        step(core, self, Thread::NonBlocking, Instant::now());
+    }
+}
+
+/// Takes a place in the in-flight table for a send of `open` as `room` says (blocking the caller only
+/// for [`Room::Block`]); `go` runs once with the place or the error that ends the wait.
+pub(crate) fn take_place(
+    core: &Core,
+    open: Open,
+    deadline: Instant,
+    room: Room,
+    go: impl FnOnce(Result<Ticket, ProducerError>) + Send + 'static,
+) {
+    let in_flight = core.in_flight();
+    match room {
+        Room::Block => go(in_flight.enter_blocking(open, deadline)),
+        Room::Queue => drop(in_flight.enter(open, Some(deadline), go)),
+        Room::Fail => drop(in_flight.enter(open, None, go)),
+    }
 }
 
 /// Starts `job` as an asynchronous send delivering to `outcome`: takes its place in the in-flight table as `room` says, then carries it on.
@@ -137,19 +186,13 @@ pub(crate) fn begin(core: &Arc<Core>, job: SendJob<'static>, outcome: Outcome, r
             };
             let send = AsyncSend {
                 job,
-                outcome,
-                ticket,
+                ends: Ends::One { outcome, ticket },
             };
             step(&c, send, Thread::NonBlocking, now);
         }
         Err(e) => outcome.deliver(&c, Err(crate::send::refused(&c, mode, e)), false),
     };
-    let in_flight = core.in_flight();
-    match room {
-        Room::Block => go(in_flight.enter_blocking(open, deadline)),
-        Room::Queue => drop(in_flight.enter(open, Some(deadline), go)),
-        Room::Fail => drop(in_flight.enter(open, None, go)),
-    }
+    take_place(core, open, deadline, room, go);
 }
 
 /// Hands `send` to the pool, which runs `then` with it; when the pool is closed (shutdown), the send
@@ -238,18 +281,16 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
             }
         }
         Plan::Attempt(a) => launch(core, send, a, now, thread),
-        Plan::Done(r) => {
-            let AsyncSend {
-                job,
-                outcome,
-                ticket,
-            } = send;
-            let r = (*job).finish(core, r, now);
-            // The outcome is delivered before the place is given back, so a flush that returns empty
-            // means every outcome has been delivered.
-            outcome.deliver(core, r, true);
-            core.in_flight().release(ticket);
-        }
+        Plan::Done(r) => match send.ends {
+            Ends::One { outcome, ticket } => {
+                let r = (*send.job).finish(core, r, now);
+                // The outcome is delivered before the place is given back, so a flush that returns
+                // empty means every outcome has been delivered.
+                outcome.deliver(core, r, true);
+                core.in_flight().release(ticket);
+            }
+            Ends::Gathered(members) => crate::auto_batch::settle(core, *send.job, members, r, now),
+        },
     }
 }
 
@@ -344,6 +385,9 @@ pub(crate) fn start(
     room: Room,
     outcome: Outcome,
 ) {
+    if crate::auto_batch::takes(core, message) {
+        return crate::auto_batch::accept(core, message, timeout, mode, room, outcome);
+    }
     let strategy = crate::send::strategy_for(message, core.config().routing_strategy);
     let job = SendJob::accept(
         core,

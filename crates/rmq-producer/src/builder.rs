@@ -72,6 +72,14 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// Turns auto-batch on: asynchronous sends that can share a request wait up to `linger` for others
+    /// and go as one batch request (see [`ProducerConfig::auto_batch`]; default off).
+    pub fn auto_batch(mut self, linger: Duration) -> Self {
+        self.config.auto_batch = true;
+        self.config.auto_batch_linger = linger;
+        self
+    }
+
     /// Heartbeat period (default 30 s).
     pub fn heartbeat_broker_interval(mut self, d: Duration) -> Self {
         self.config.heartbeat_broker_interval = d;

@@ -69,6 +69,17 @@ pub struct ProducerConfig {
     /// future of a future-returning send, on the caller's thread for `send_async_callback`), or fail at
     /// once with `Overloaded` (false).
     pub async_send_block: bool,
+    /// Auto-batch: asynchronous and oneway-async sends that may share a request (same topic and `WAIT`,
+    /// routed by round robin or random, no delay, timer, transaction, sharding key or compression, tracing
+    /// off) wait up to `auto_batch_linger` for others and go as one batch request; each caller still gets
+    /// its own outcome and message id. Default off.
+    pub auto_batch: bool,
+    /// How long a message waits for others with `auto_batch`. Default 5 ms (0: only messages that come
+    /// while the one before them is being sent share a request).
+    pub auto_batch_linger: Duration,
+    /// Most bytes of one auto-batch request's body; a full one goes at once. Default 32 KiB (Java's
+    /// `batchMaxBytes`).
+    pub auto_batch_max_bytes: usize,
     /// Connection settings: header serialization, frame limit, connections per address, connect timeout
     /// and the rest of [`RemotingConfig`].
     pub remoting: RemotingConfig,
@@ -117,6 +128,9 @@ impl Default for ProducerConfig {
             batch_size: 32,
             async_send_semaphore: 10_000,
             async_send_block: true,
+            auto_batch: false,
+            auto_batch_linger: Duration::from_millis(5),
+            auto_batch_max_bytes: 32 << 10,
             remoting: RemotingConfig::default(),
             broker_addr_override: BTreeMap::new(),
             credentials: None,
@@ -249,6 +263,12 @@ impl ProducerConfig {
             ("max_message_size", self.max_message_size, 1, 128 << 20),
             ("batch_size", self.batch_size, 1, 100_000),
             (
+                "auto_batch_max_bytes",
+                self.auto_batch_max_bytes,
+                1 << 10,
+                self.max_message_size.max(1 << 10),
+            ),
+            (
                 "async_send_semaphore",
                 self.async_send_semaphore,
                 1,
@@ -305,6 +325,12 @@ impl ProducerConfig {
             return bad(
                 "remoting.timer_tick",
                 format!("{:?} is outside 1 ms..=1 s", r.timer_tick),
+            );
+        }
+        if self.auto_batch_linger > Duration::from_secs(30) {
+            return bad(
+                "auto_batch_linger",
+                format!("{:?} is more than 30 s", self.auto_batch_linger),
             );
         }
         if let Some(id) = &self.client_id

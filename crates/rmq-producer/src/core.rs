@@ -54,6 +54,8 @@ pub(crate) struct Core {
     workers: Workers,
     pool: Pool,
     timer: Timer,
+    /// Auto-batch's open gatherings (with `auto_batch` on).
+    gatherings: Option<crate::auto_batch::Gatherings>,
     /// Set when a shutdown has finished (its threads joined).
     stopped: (parking_lot::Mutex<bool>, parking_lot::Condvar),
 }
@@ -121,6 +123,7 @@ impl Core {
             workers: Workers::default(),
             pool: Pool::default(),
             timer: Timer::default(),
+            gatherings: crate::auto_batch::gatherings(&config),
             stopped: Default::default(),
             state: AtomicU8::new(CREATED),
             remoting,
@@ -219,6 +222,10 @@ impl Core {
     }
 
     /// Runs jobs at their time (backoff waits, deadlines of waits for room, flushes and replies).
+    pub(crate) fn gatherings(&self) -> Option<&crate::auto_batch::Gatherings> {
+        self.gatherings.as_ref()
+    }
+
     pub(crate) fn timer(&self) -> &Timer {
         &self.timer
     }

@@ -22,12 +22,14 @@
 #![forbid(unsafe_code)]
 
 mod async_send;
+mod auto_batch;
 mod batch;
 mod builder;
 mod config;
 mod core;
 mod error;
 mod future;
+mod gather;
 mod heartbeat;
 mod inflight;
 mod machine;

@@ -102,6 +102,8 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
 /// The stopping part of [`shutdown`]: drains the asynchronous sends (all but `own`, those whose callbacks
 /// run on this thread), unregisters, fails what is left, joins the workers.
 fn stop(core: &Arc<Core>, drain: Duration, own: usize) {
+    // Messages waiting in auto-batch gatherings go now, and drain with the rest.
+    crate::auto_batch::send_all(core);
     let left = core
         .in_flight()
         .wait_idle_but(own, rmq_remoting::deadline_after(Instant::now(), drain));
@@ -217,6 +219,7 @@ impl Producer {
     /// `deadline`. Returns the sends still open then (empty: all delivered); they go on and still
     /// deliver their outcomes.
     pub fn flush(&self, deadline: Instant) -> Vec<PendingSend> {
+        crate::auto_batch::send_all(self.core());
         self.core().in_flight().wait_idle(deadline)
     }
 
@@ -224,6 +227,7 @@ impl Producer {
     /// delivered its outcome, or at `deadline`, with the sends still open then. Never blocks.
     pub fn flush_async(&self, deadline: Instant) -> Pending<Vec<PendingSend>> {
         let core = self.core();
+        crate::auto_batch::send_all(core);
         let (future, cell) = Pending::new();
         let weak = Arc::downgrade(core);
         // Whichever comes first completes it: the table going idle, or the deadline on the timer.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use rmq_protocol::batch::{batch_record_len_parts, encode_batch_record_parts};
 use rmq_protocol::compress::{CompressionType, compress, should_compress};
 use rmq_protocol::header::SendMessageRequestHeaderV2Ref;
 use rmq_protocol::message::{
@@ -43,8 +44,9 @@ pub(crate) struct Prepared {
     batch: bool,
     /// What its trace record needs, when tracing is on.
     trace: Option<TraceFacts>,
-    /// A trace message (a send to the trace topic while tracing is on): the producer's own, kept out of
-    /// the send counters, as Java's separate trace producer is.
+    /// Kept out of the send counters: a trace message (a send to the trace topic while tracing is on),
+    /// the producer's own, as Java's separate trace producer is; or an auto-batch, whose messages are
+    /// counted one by one.
     internal: bool,
 }
 
@@ -67,6 +69,11 @@ impl Prepared {
     /// Whether this is one of the producer's own trace messages.
     pub(crate) fn is_internal(&self) -> bool {
         self.internal
+    }
+
+    /// Its size as one record of a batch request.
+    pub(crate) fn record_len(&self) -> usize {
+        batch_record_len_parts(self.body.len(), self.properties.len())
     }
 
     /// Body length as sent (after compression).
@@ -250,19 +257,9 @@ impl Requests {
             stamped.push(m);
         }
         let body = rmq_protocol::batch::encode_batch(&stamped)?;
-        let mut props = StringMap::new();
-        props.insert_bool(
-            property::WAIT_STORE_MSG_OK,
-            messages.first().is_none_or(Message::wait_store_ok),
-        );
-        if let Some(ns) = &self.namespace {
-            props.insert(property::INSTANCE_ID, ns);
-        }
-        let mut properties = String::new();
-        rmq_protocol::message::encode_properties(&props, &mut properties);
         Ok(Prepared {
             uniq_key: MsgId::from(ids.join(",")),
-            properties,
+            properties: self.batch_properties(messages.first().is_none_or(Message::wait_store_ok)),
             body,
             sys_flag: 0,
             topic,
@@ -272,6 +269,52 @@ impl Requests {
             // Batches are not traced (one record would stand for many messages).
             trace: None,
             internal: false,
+        })
+    }
+
+    /// The properties of a batch request: `WAIT` only (and `INSTANCE_ID` with a namespace); see
+    /// [`Requests::prepare_batch`] for why no UNIQ_KEY, KEYS or TAGS.
+    fn batch_properties(&self, wait: bool) -> String {
+        let mut props = StringMap::new();
+        props.insert_bool(property::WAIT_STORE_MSG_OK, wait);
+        if let Some(ns) = &self.namespace {
+            props.insert(property::INSTANCE_ID, ns);
+        }
+        let mut properties = String::new();
+        rmq_protocol::message::encode_properties(&props, &mut properties);
+        properties
+    }
+
+    /// One auto-batch request of `members` (each prepared alone by [`Requests::prepare`], uncompressed,
+    /// all to one topic with the same `WAIT`): their records as they are, the batch's properties as
+    /// [`Requests::prepare_batch`] makes them. Not counted as a send (its messages are).
+    pub(crate) fn gathered<'p>(
+        &self,
+        members: impl ExactSizeIterator<Item = &'p Prepared> + Clone,
+        wait: bool,
+    ) -> Result<Prepared, ProducerError> {
+        let len = members
+            .clone()
+            .map(|p| batch_record_len_parts(p.body.len(), p.properties.len()))
+            .sum();
+        let mut body = bytes::BytesMut::with_capacity(len);
+        let mut first = None;
+        for p in members {
+            encode_batch_record_parts(p.flag, &p.body, &p.properties, &mut body)?;
+            first.get_or_insert(p);
+        }
+        let first = first.ok_or(ProducerError::State("an empty auto-batch"))?;
+        Ok(Prepared {
+            uniq_key: first.uniq_key.clone(),
+            properties: self.batch_properties(wait),
+            body: body.freeze(),
+            sys_flag: 0,
+            topic: first.topic.clone(),
+            user_topic: first.user_topic.clone(),
+            flag: 0,
+            batch: true,
+            trace: None,
+            internal: true,
         })
     }
 

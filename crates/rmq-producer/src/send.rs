@@ -128,8 +128,9 @@ impl<'a> SendJob<'a> {
     }
 
     /// A send of `prepared`, routed as `key` by `target`, that started at `started` and must end within
-    /// `timeout`.
-    fn new(
+    /// `timeout`. Only for what was accepted already (and its refusals counted): the messages of an
+    /// auto-batch, accepted one by one as they came; every other send begins with [`SendJob::accept`].
+    pub(crate) fn new(
         prepared: Prepared,
         key: Cow<'a, Message>,
         target: Target<'a>,
@@ -179,6 +180,11 @@ impl<'a> SendJob<'a> {
     /// The topic as the user named it.
     pub(crate) fn user_topic(&self) -> &std::sync::Arc<str> {
         self.prepared.user_topic()
+    }
+
+    /// Attempts made so far.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.machine.made()
     }
 
     /// Whether the send is over (the next plan is `Done`).
@@ -319,13 +325,10 @@ impl<'a> SendJob<'a> {
         let ok = r.is_ok();
         let took = now.saturating_duration_since(self.machine.started());
         if !self.prepared.is_internal() {
-            match self.mode {
-                Mode::Answered => core.counters().record_send(ok, attempts, took),
-                Mode::Oneway => core.counters().record_oneway(ok, attempts),
-            }
-            core.metrics().send(
+            count(
+                core,
                 self.prepared.user_topic(),
-                self.mode == Mode::Oneway,
+                self.mode,
                 ok,
                 attempts,
                 took,
@@ -343,6 +346,23 @@ impl<'a> SendJob<'a> {
         }
         r.map(|receipt| send_result(self.prepared, receipt))
     }
+}
+
+/// Counts the end of one send to `topic` (the caller's name) as `mode`, in the counters and metrics.
+pub(crate) fn count(
+    core: &Core,
+    topic: &std::sync::Arc<str>,
+    mode: Mode,
+    ok: bool,
+    attempts: u32,
+    took: Duration,
+) {
+    match mode {
+        Mode::Answered => core.counters().record_send(ok, attempts, took),
+        Mode::Oneway => core.counters().record_oneway(ok, attempts),
+    }
+    core.metrics()
+        .send(topic, mode == Mode::Oneway, ok, attempts, took);
 }
 
 /// Queues the trace record of a stored message (one that is traced).

@@ -424,6 +424,30 @@ pub static SETTINGS: &[Setting] = &[
         |c| c.async_send_block.into()
     ),
     row!(
+        "auto_batch",
+        "RMQ_AUTO_BATCH",
+        K::Bool,
+        "Asynchronous sends that can share a request wait up to auto_batch_linger and go as one batch; each caller keeps its own outcome.",
+        |c, v| c.auto_batch = flag(v)?,
+        |c| c.auto_batch.into()
+    ),
+    row!(
+        "auto_batch_linger",
+        "RMQ_AUTO_BATCH_LINGER",
+        K::Millis,
+        "How long an auto-batched message waits for others (at most 30 s).",
+        |c, v| c.auto_batch_linger = millis(v)?,
+        |c| ms_value(c.auto_batch_linger)
+    ),
+    row!(
+        "auto_batch_max_bytes",
+        "RMQ_AUTO_BATCH_MAX_BYTES",
+        K::Bytes,
+        "Most bytes in one auto-batch request; a full one goes at once.",
+        |c, v| c.auto_batch_max_bytes = unsigned(v, "a number of bytes")?,
+        |c| count_value(c.auto_batch_max_bytes)
+    ),
+    row!(
         "broker_addr_override",
         "RMQ_BROKER_ADDR_OVERRIDE",
         K::Text,
@@ -813,9 +837,11 @@ mod tests {
         match s.name {
             "client_ip" => "10.1.2.3",
             "namesrv_addr" => "127.0.0.1:1",
-            "send_latency_enable" | "retry_another_broker_when_not_store_ok" | "trace" | "tls" => {
-                "true"
-            }
+            "send_latency_enable"
+            | "retry_another_broker_when_not_store_ok"
+            | "trace"
+            | "tls"
+            | "auto_batch" => "true",
             "async_send_block" => "false",
             "compression" => "zstd",
             "routing_strategy" => "random",

@@ -16,37 +16,54 @@ pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 
 /// The encoded size of `msg` as one batch record.
 pub fn batch_record_len(msg: &Message) -> usize {
-    20 + msg.body.len() + 2 + encoded_properties_len(&msg.properties)
+    batch_record_len_parts(msg.body.len(), encoded_properties_len(&msg.properties))
 }
 
 /// Appends `msg` as one batch record. Its properties must already hold what the broker should store
 /// (the producer sets `UNIQ_KEY` first). Refuses properties over 32767 bytes instead of letting the length
 /// wrap as Java's cast does.
 pub fn encode_batch_record(msg: &Message, dst: &mut BytesMut) -> Result<(), ValidationError> {
-    let props_len = encoded_properties_len(&msg.properties);
+    let mut props = String::with_capacity(encoded_properties_len(&msg.properties));
+    encode_properties(&msg.properties, &mut props);
+    encode_batch_record_parts(msg.flag, &msg.body, &props, dst)
+}
+
+/// [`encode_batch_record`] of a message whose properties are encoded already (`properties`, in the
+/// form [`encode_properties`] writes), with `flag` and `body`.
+pub fn encode_batch_record_parts(
+    flag: i32,
+    body: &[u8],
+    properties: &str,
+    dst: &mut BytesMut,
+) -> Result<(), ValidationError> {
+    let props_len = properties.len();
     if props_len > MAX_PROPERTIES_LEN {
         return Err(ValidationError::PropertiesTooLarge {
             len: props_len,
             max: MAX_PROPERTIES_LEN,
         });
     }
-    let total = 20 + msg.body.len() + 2 + props_len;
+    let total = batch_record_len_parts(body.len(), props_len);
     let total = i32::try_from(total).map_err(|_| ValidationError::BodyTooLarge {
-        len: msg.body.len(),
+        len: body.len(),
         max: i32::MAX as usize - 22 - props_len,
     })?;
     dst.reserve(total as usize);
     dst.put_i32(total);
     dst.put_i32(0); // magic code: the broker ignores it
     dst.put_i32(0); // body CRC: the broker computes it
-    dst.put_i32(msg.flag);
-    dst.put_i32(msg.body.len() as i32);
-    dst.put_slice(&msg.body);
+    dst.put_i32(flag);
+    dst.put_i32(body.len() as i32);
+    dst.put_slice(body);
     dst.put_i16(props_len as i16);
-    let mut props = String::with_capacity(props_len);
-    encode_properties(&msg.properties, &mut props);
-    dst.put_slice(props.as_bytes());
+    dst.put_slice(properties.as_bytes());
     Ok(())
+}
+
+/// The encoded size of a batch record with a body of `body_len` bytes and `properties_len` bytes of
+/// encoded properties.
+pub fn batch_record_len_parts(body_len: usize, properties_len: usize) -> usize {
+    20 + body_len + 2 + properties_len
 }
 
 /// Encodes `messages` as a batch body.

@@ -1,0 +1,307 @@
+//! Auto-batch (`ProducerConfig::auto_batch`): asynchronous sends that can share a request are gathered
+//! (see `gather`) and go as one SEND_BATCH_MESSAGE; each caller still gets its own outcome.
+//!
+//! A message is prepared alone when it comes (its UNIQ_KEY, properties and checks are those of a single
+//! send, and a bad one is refused at once), takes its own place in the in-flight table (so the bound,
+//! waiting for room and flushes treat it as any asynchronous send), then waits in its gathering. A
+//! gathering goes when full, when its linger ends or half the time of a member has passed (the
+//! producer's timer), or at a flush or shutdown; a
+//! gathering of one goes as a single send. The batch is one send job (routing, retries and deadline of
+//! the earliest member); its end is split among the members: each gets its own [`SendResult`] (its
+//! UNIQ_KEY, its offset msgId from the broker's comma-separated list, `queue_offset` of the batch plus its
+//! index) or the batch's error. When the broker refuses the batch as illegal (`MESSAGE_ILLEGAL`), nothing
+//! of it was stored: each member is sent again alone, so only the message at fault fails.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rmq_protocol::message::property;
+use rmq_protocol::{Message, MsgId, ResponseCode};
+use rmq_routing::RoutingStrategy;
+
+use crate::async_send::{AsyncSend, Ends, Outcome, Room, take_place};
+use crate::core::Core;
+use crate::error::ProducerError;
+use crate::gather::{Gatherer, Gathering, Key};
+use crate::inflight::{Open, Ticket};
+use crate::machine::Receipt;
+use crate::request::{Prepared, UNIQ_ROOM};
+use crate::result::SendResult;
+use crate::send::{Mode, SendJob, Target, count, policy_for, refused};
+
+/// Properties that keep a message out of a batch: delays and timers (a batch has no per-message delay),
+/// transactions, request-reply.
+const ALONE: &[&str] = &[
+    property::DELAY_TIME_LEVEL,
+    property::TIMER_DELAY_SEC,
+    property::TIMER_DELAY_MS,
+    property::TIMER_DELIVER_MS,
+    property::START_DELIVER_TIME,
+    property::TRANSACTION_PREPARED,
+    property::PRODUCER_GROUP,
+    property::CORRELATION_ID,
+];
+
+/// One caller's message waiting in (or sent with) an auto-batch.
+pub(crate) struct Member {
+    prepared: Prepared,
+    outcome: Outcome,
+    ticket: Ticket,
+    started: Instant,
+    deadline: Instant,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("msg_id", self.prepared.uniq_key())
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The producer's open gatherings.
+pub(crate) type Gatherings = Mutex<Gatherer<Member>>;
+
+/// The gatherings of a producer configured with `auto_batch` (none without).
+pub(crate) fn gatherings(config: &crate::ProducerConfig) -> Option<Gatherings> {
+    config.auto_batch.then(|| {
+        Mutex::new(Gatherer::new(
+            config.auto_batch_linger,
+            config.auto_batch_max_bytes,
+        ))
+    })
+}
+
+/// Whether `message` goes through auto-batch: it is on, the message is routed by round robin or random
+/// (no sharding key), would not be compressed, fits a gathering alone, is not traced, and carries none of
+/// the properties a batch cannot (delay, timer, transaction, request-reply), nor goes to a retry topic.
+pub(crate) fn takes(core: &Core, message: &Message) -> bool {
+    let c = core.config();
+    c.auto_batch
+        && !c.trace
+        && matches!(
+            crate::send::strategy_for(message, c.routing_strategy),
+            RoutingStrategy::RoundRobin | RoutingStrategy::Random
+        )
+        && !rmq_protocol::compress::should_compress(message.body.len(), c.compress_msg_body_over)
+        && rmq_protocol::batch::batch_record_len(message) + UNIQ_ROOM + instance_room(c)
+            <= c.auto_batch_max_bytes
+        && !message.topic.starts_with("%RETRY%")
+        && !ALONE.iter().any(|p| message.properties.get(p).is_some())
+}
+
+/// Room the namespace's `INSTANCE_ID` takes in a message's properties.
+fn instance_room(c: &crate::ProducerConfig) -> usize {
+    c.namespace
+        .as_ref()
+        .map_or(0, |ns| property::INSTANCE_ID.len() + ns.len() + 2)
+}
+
+/// Accepts `message` (one [`takes`] let in) as an asynchronous send within `timeout` as `mode`: prepares
+/// it, takes its place as `room` says, and adds it to its gathering; its outcome goes to `outcome`.
+pub(crate) fn accept(
+    core: &Arc<Core>,
+    message: &Message,
+    timeout: Duration,
+    mode: Mode,
+    room: Room,
+    outcome: Outcome,
+) {
+    let started = Instant::now();
+    let prepared = match core
+        .check_running()
+        .and_then(|()| core.requests().prepare(message))
+    {
+        Ok(p) => p,
+        Err(e) => return outcome.deliver(core, Err(refused(core, mode, e)), false),
+    };
+    let deadline = rmq_remoting::deadline_after(started, timeout);
+    let open = Open::new(prepared.uniq_key(), prepared.user_topic(), started);
+    let key = Key {
+        topic: prepared.topic().clone(),
+        wait: message.wait_store_ok(),
+        oneway: mode == Mode::Oneway,
+    };
+    let c = core.clone();
+    take_place(core, open, deadline, room, move |r| match r {
+        Ok(ticket) => gather(
+            &c,
+            key,
+            Member {
+                prepared,
+                outcome,
+                ticket,
+                started,
+                deadline,
+            },
+        ),
+        Err(e) => outcome.deliver(&c, Err(refused(&c, mode, e)), false),
+    });
+}
+
+/// Adds `member` to the gathering of `key`; sends the gathering it fills, and sets the timer of the one
+/// it opens (or brings forward).
+fn gather(core: &Arc<Core>, key: Key, member: Member) {
+    let Some(gatherings) = core.gatherings() else {
+        // Unreachable: only a producer with gatherings accepts. Sent alone, not lost.
+        return alone(core, member);
+    };
+    let bytes = member.prepared.record_len();
+    // It waits at most half its time: the other half is the send's (retries included).
+    let latest = member.started + member.deadline.saturating_duration_since(member.started) / 2;
+    let added = gatherings
+        .lock()
+        .add(key.clone(), member, bytes, Instant::now(), latest);
+    if let Some((id, due)) = added.timer {
+        let c = core.clone();
+        core.timer().at(
+            due,
+            Box::new(move |_closed| {
+                // Closed (shutdown) or not, the gathering goes: a closed pool then ends it with a
+                // shutdown error, one outcome per member.
+                let taken = c.gatherings().and_then(|g| g.lock().take(&key, id));
+                if let Some(g) = taken {
+                    dispatch(&c, g);
+                }
+            }),
+        );
+    }
+    if let Some(g) = added.ready {
+        dispatch(core, g);
+    }
+}
+
+/// Sends every open gathering now (a flush, a shutdown).
+pub(crate) fn send_all(core: &Arc<Core>) {
+    let all = match core.gatherings() {
+        Some(g) => g.lock().drain(),
+        None => return,
+    };
+    for g in all {
+        dispatch(core, g);
+    }
+}
+
+/// Sends a gathering: a single message as a single send, more as one batch request.
+fn dispatch(core: &Arc<Core>, g: Gathering<Member>) {
+    let mode = if g.key.oneway {
+        Mode::Oneway
+    } else {
+        Mode::Answered
+    };
+    let mut members = g.items;
+    if members.len() == 1 {
+        if let Some(m) = members.pop() {
+            alone(core, m);
+        }
+        return;
+    }
+    let started = members.iter().map(|m| m.started).min().unwrap_or(g.since);
+    let deadline = members.iter().map(|m| m.deadline).min().unwrap_or(started);
+    let prepared = match core
+        .requests()
+        .gathered(members.iter().map(|m| &m.prepared), g.key.wait)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            // Each message was checked alone; should their records still not make a batch, they go
+            // alone rather than fail.
+            tracing::debug!(error = %e, "auto-batch not encoded; its messages go alone");
+            return members.into_iter().for_each(|m| alone(core, m));
+        }
+    };
+    let job = SendJob::new(
+        prepared,
+        routing_key(),
+        Target::Strategy(core.config().routing_strategy),
+        mode,
+        policy_for(core.config(), mode),
+        started,
+        deadline.saturating_duration_since(started),
+    );
+    AsyncSend::new(job, Ends::Gathered(members)).go(core);
+}
+
+/// Routing reads nothing of an auto-batch (round robin and random never look at the message).
+fn routing_key() -> Cow<'static, Message> {
+    crate::async_send::routing_key(&Message::default(), Some(RoutingStrategy::RoundRobin))
+}
+
+/// Sends `m` as a single asynchronous send, within what is left of its time.
+fn alone(core: &Arc<Core>, m: Member) {
+    let mode = match &m.outcome {
+        Outcome::Answered(_) => Mode::Answered,
+        Outcome::Oneway(_) => Mode::Oneway,
+    };
+    let job = SendJob::new(
+        m.prepared,
+        routing_key(),
+        Target::Strategy(core.config().routing_strategy),
+        mode,
+        policy_for(core.config(), mode),
+        m.started,
+        m.deadline.saturating_duration_since(m.started),
+    );
+    let ends = Ends::One {
+        outcome: m.outcome,
+        ticket: m.ticket,
+    };
+    AsyncSend::new(job, ends).go(core);
+}
+
+/// The end of an auto-batch's job (`r`, at `now`), split among its `members`: each gets its own result
+/// (or the batch's error), is counted as a send of its own, and gives its place back after its outcome
+/// is delivered. A batch the broker refused as illegal is sent again message by message.
+pub(crate) fn settle(
+    core: &Arc<Core>,
+    job: SendJob<'static>,
+    members: Vec<Member>,
+    r: Result<Receipt, ProducerError>,
+    now: Instant,
+) {
+    let (attempts, mode) = (job.attempts(), job.mode());
+    let r = job.finish(core, r, now);
+    if let Err(ProducerError::Broker {
+        code: ResponseCode::MESSAGE_ILLEGAL,
+        ..
+    }) = &r
+    {
+        // Refused whole, nothing stored: each message again alone, so each gets its own answer.
+        return members.into_iter().for_each(|m| alone(core, m));
+    }
+    let batch = r.as_ref().ok().and_then(Option::as_ref);
+    let offset_ids: Vec<&str> =
+        batch.map_or_else(Vec::new, |b| b.offset_msg_id.split(',').collect());
+    for (i, m) in members.into_iter().enumerate() {
+        let took = now.saturating_duration_since(m.started);
+        let mine = match &r {
+            Err(e) => Err(e.clone()),
+            Ok(None) => Ok(None),
+            Ok(Some(b)) => Ok(Some(member_result(b, &m.prepared, offset_ids.get(i), i))),
+        };
+        count(
+            core,
+            m.prepared.user_topic(),
+            mode,
+            mine.is_ok(),
+            attempts,
+            took,
+        );
+        m.outcome.deliver(core, mine, true);
+        core.in_flight().release(m.ticket);
+    }
+}
+
+/// The result of the `i`-th message of the stored batch `b`: its own UNIQ_KEY, its offset msgId (when
+/// the broker listed one per message), its queue offset.
+fn member_result(b: &SendResult, p: &Prepared, offset_id: Option<&&str>, i: usize) -> SendResult {
+    SendResult {
+        msg_id: p.uniq_key().clone(),
+        offset_msg_id: offset_id.map_or_else(|| b.offset_msg_id.clone(), |id| MsgId::new(id)),
+        queue_offset: b.queue_offset + i as i64,
+        ..b.clone()
+    }
+}
