@@ -118,6 +118,45 @@ fn sync_async_oneway_and_batch_through_a_proxy_are_read_back() {
     p.shutdown();
 }
 
+/// Auto-batch through a proxy (issue 23): the batch flag and the broker name in the header are what the
+/// proxy needs to pass a batch on; each caller gets its own id, read back by the Java consumer.
+#[test]
+fn auto_batched_sends_through_a_proxy_are_read_back() {
+    let Some(c) = proxied("auto_batched_sends_through_a_proxy_are_read_back") else {
+        return;
+    };
+    let mut config = ProducerConfig::new("rmq_it_proxy_auto_batch", endpoints(&c));
+    config.auto_batch = true;
+    config.auto_batch_linger = Duration::from_millis(50);
+    let p = Producer::new(config).unwrap();
+    p.start().unwrap();
+    let topic = typed_topic(&c, "rmq_proxy_auto_batch", "NORMAL");
+    p.send_sync(&Message::new(topic.clone(), "first")).unwrap();
+    assert_via_proxy(&c, &p, &topic);
+    let msgs: Vec<Message> = (0..30)
+        .map(|i| Message::new(topic.clone(), format!("auto-batched {i} through a proxy")))
+        .collect();
+    let futures: Vec<_> = msgs.iter().map(|m| p.send_async(m)).collect();
+    let results: Vec<SendResult> = futures.into_iter().map(|f| f.wait().unwrap()).collect();
+    let queues: std::collections::BTreeSet<_> = results
+        .iter()
+        .map(|r| (r.broker_name.to_string(), r.queue_id))
+        .collect();
+    assert!(queues.len() <= 3, "not batched: {queues:?}");
+    let got = c
+        .read_back(&topic, Duration::from_secs(30), |m| m.len() >= 31)
+        .unwrap();
+    for (r, m) in results.iter().zip(&msgs) {
+        let g = got
+            .iter()
+            .find(|g| g["uniqKey"] == uniq(r).as_str())
+            .unwrap_or_else(|| panic!("{} not read back", uniq(r)));
+        assert_eq!(g["bodySha256"].as_str().unwrap(), sha256_hex(&m.body));
+        assert_eq!(g["queueOffset"].as_i64(), Some(r.queue_offset), "{g}");
+    }
+    p.shutdown();
+}
+
 #[test]
 fn ordered_sends_through_a_proxy_keep_their_queue() {
     let Some(c) = proxied("ordered_sends_through_a_proxy_keep_their_queue") else {

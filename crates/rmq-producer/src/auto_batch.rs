@@ -275,6 +275,7 @@ pub(crate) fn settle(
     let batch = r.as_ref().ok().and_then(Option::as_ref);
     let offset_ids: Vec<&str> =
         batch.map_or_else(Vec::new, |b| b.offset_msg_id.split(',').collect());
+    let mut tickets = Vec::with_capacity(members.len());
     for (i, m) in members.into_iter().enumerate() {
         let took = now.saturating_duration_since(m.started);
         let mine = match &r {
@@ -291,8 +292,11 @@ pub(crate) fn settle(
             took,
         );
         m.outcome.deliver(core, mine, true);
-        core.in_flight().release(m.ticket);
+        tickets.push(m.ticket);
     }
+    // Every outcome is delivered before the places go back (a flush that sees the table empty sees
+    // every outcome), and they go back together.
+    core.in_flight().release_all(tickets);
 }
 
 /// The result of the `i`-th message of the stored batch `b`: its own UNIQ_KEY, its offset msgId (when

@@ -32,6 +32,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * trace --namesrv ADDR --topic TRACE_TOPIC   (every trace record of the topic, decoded by TraceDataEncoder)
  * reply --namesrv ADDR --topic T [--seconds N]   (answers request messages: body "reply:" + request body)
  * bench --namesrv ADDR --topic T [--mode sync|async|oneway] [--threads N] [--count N] [--size BYTES] [--window N]
+ *       [--linger-ms N] (N > 0: autoBatch on, batchMaxDelayMs N, batchMaxBytes 32 KiB)
  * </pre>
  */
 public final class Checker {
@@ -78,7 +79,8 @@ public final class Checker {
                     Integer.parseInt(opts.getOrDefault("threads", "1")),
                     Integer.parseInt(opts.getOrDefault("count", "10000")),
                     Integer.parseInt(opts.getOrDefault("size", "1024")),
-                    Integer.parseInt(opts.getOrDefault("window", "1000")));
+                    Integer.parseInt(opts.getOrDefault("window", "1000")),
+                    Integer.parseInt(opts.getOrDefault("linger-ms", "0")));
                 break;
             default:
                 usage("unknown command " + args[0]);
@@ -238,10 +240,17 @@ public final class Checker {
      * `window` sends in flight. Prints one JSON line.
      */
     private static void bench(String namesrv, String topic, String mode, int threads, int count, int size,
-        int window) throws Exception {
+        int window, int lingerMs) throws Exception {
         DefaultMQProducer producer = new DefaultMQProducer("rmq_bench_java");
         producer.setNamesrvAddr(namesrv);
         producer.setInstanceName("rmq_bench_" + System.nanoTime());
+        if (lingerMs > 0) {
+            // autoBatch (5.1.4+): sends wait up to lingerMs and go as batches of up to 32 KiB, as rmq's
+            // --auto-batch does.
+            producer.setAutoBatch(true);
+            producer.batchMaxDelayMs(lingerMs);
+            producer.batchMaxBytes(32 * 1024);
+        }
         producer.start();
         byte[] body = new byte[size];
         java.util.Arrays.fill(body, (byte) 'x');
