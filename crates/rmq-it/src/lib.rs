@@ -143,11 +143,28 @@ impl Cluster {
     /// A command running the Java interop checker (`scripts/cluster checker ARGS`) against this cluster,
     /// for a test to spawn (the replier of request-reply runs in the background).
     pub fn checker_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.checker);
-        cmd.arg("checker")
-            .args(args)
-            .env("RMQ_NAMESRV", self.namesrv.to_string());
+        let mut cmd = self.cluster_command(&["checker"]);
+        cmd.args(args);
         cmd
+    }
+
+    /// A command running `scripts/cluster ARGS` against this cluster, for a test to spawn (the lite
+    /// consumer of `lite-read` runs in the background).
+    pub fn cluster_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.checker);
+        cmd.args(args).env("RMQ_NAMESRV", self.namesrv.to_string());
+        cmd
+    }
+
+    /// Whether the servers are Apache RocketMQ `major.minor` or later (priority messages need 5.4, lite
+    /// topics 5.5).
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self
+            .version
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        self.server == ServerImpl::Java && (ma, mi) >= (major, minor)
     }
 
     /// Waits until the TBW102 route lists `masters` master brokers (brokers register every 10 s).

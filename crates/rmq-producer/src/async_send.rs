@@ -388,12 +388,16 @@ pub(crate) fn start(
     if crate::auto_batch::takes(core, message) {
         return crate::auto_batch::accept(core, message, timeout, mode, room, outcome);
     }
-    let strategy = crate::send::strategy_for(message, core.config().routing_strategy);
+    let target = crate::send::target_for(message, core.config().routing_strategy);
+    let strategy = match &target {
+        crate::send::Target::Strategy(s) => Some(*s),
+        _ => None,
+    };
     let job = SendJob::accept(
         core,
         |r| r.prepare(message),
-        routing_key(message, Some(strategy)),
-        crate::send::Target::Strategy(strategy),
+        routing_key(message, strategy),
+        target,
         mode,
         crate::send::policy_for(core.config(), mode),
         timeout,

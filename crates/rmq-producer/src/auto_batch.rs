@@ -32,7 +32,7 @@ use crate::result::SendResult;
 use crate::send::{Mode, SendJob, Target, count, policy_for, refused};
 
 /// Properties that keep a message out of a batch: delays and timers (a batch has no per-message delay),
-/// transactions, request-reply.
+/// transactions, request-reply, priorities and lite topics (brokers apply neither to batches).
 const ALONE: &[&str] = &[
     property::DELAY_TIME_LEVEL,
     property::TIMER_DELAY_SEC,
@@ -42,6 +42,8 @@ const ALONE: &[&str] = &[
     property::TRANSACTION_PREPARED,
     property::PRODUCER_GROUP,
     property::CORRELATION_ID,
+    property::PRIORITY,
+    property::LITE_TOPIC,
 ];
 
 /// One caller's message waiting in (or sent with) an auto-batch.

@@ -157,6 +157,14 @@ fn type_advice(expected: &str, actual: &str) -> &'static str {
         ("TRANSACTION", _) => {
             "a TRANSACTION topic takes only half messages: send through TransactionProducer"
         }
+        ("PRIORITY", _) => {
+            "a PRIORITY topic takes only messages with a priority: set one (Message::set_priority)"
+        }
+        ("LITE", _) => {
+            "a LITE topic takes only messages with a lite topic: set one (Message::set_lite_topic)"
+        }
+        (_, "PRIORITY") => "priority messages go to a topic of type PRIORITY",
+        (_, "LITE") => "lite-topic messages go to a topic of type LITE",
         (_, "DELAY") => "delayed and timer messages go to a topic of type DELAY (or MIXED)",
         (_, "TRANSACTION") => "transactional messages go to a topic of type TRANSACTION (or MIXED)",
         _ => "send to a topic of the message's type, or change the topic's message.type",

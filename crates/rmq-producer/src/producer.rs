@@ -19,7 +19,7 @@ use crate::inflight::PendingSend;
 use crate::machine::Policy;
 use crate::reply::ReplyFuture;
 use crate::result::{MessageQueue, SendResult};
-use crate::send::{Mode, SendJob, Target, refused, strategy_for};
+use crate::send::{Mode, SendJob, Target, refused, target_for};
 use crate::stats::ProducerStats;
 use crate::sync_send;
 use crate::trace::{SendTrace, Tracer};
@@ -274,7 +274,7 @@ impl Producer {
 
     /// The target of a send routed by strategy (message hash when it has a sharding key).
     fn by_strategy(&self, message: &Message) -> Target<'static> {
-        Target::Strategy(strategy_for(message, self.config().routing_strategy))
+        target_for(message, self.config().routing_strategy)
     }
 
     /// Sends `message` and waits until it is stored, retrying on another broker (up to `retry_times`

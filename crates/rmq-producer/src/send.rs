@@ -88,6 +88,17 @@ pub(crate) fn strategy_for(message: &Message, default: RoutingStrategy) -> Routi
     }
 }
 
+/// Where a send by strategy goes: a lite-topic message to its lite topic's queue (the broker that owns
+/// it; see [`rmq_routing::LiteTopicSelector`]), any other by [`strategy_for`].
+pub(crate) fn target_for(message: &Message, default: RoutingStrategy) -> Target<'static> {
+    static LITE: rmq_routing::LiteTopicSelector = rmq_routing::LiteTopicSelector;
+    if message.lite_topic().is_some() {
+        Target::Selector(&LITE)
+    } else {
+        Target::Strategy(strategy_for(message, default))
+    }
+}
+
 /// The policy of sends that retry on another broker (sync, async, batch) under `config`.
 pub(crate) fn retrying(config: &crate::ProducerConfig) -> Policy {
     Policy::retrying(

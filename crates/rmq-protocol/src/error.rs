@@ -250,6 +250,28 @@ pub enum ValidationError {
     /// The body is empty.
     #[error("message body is empty")]
     EmptyBody,
+    /// The priority property is not a non-negative integer.
+    #[error("priority {0:?} is not a non-negative integer")]
+    Priority(String),
+    /// The lite topic name is not one brokers and lite consumers accept.
+    #[error("lite topic {name:?} is invalid: {reason}")]
+    LiteTopic {
+        /// The name (cut to 64 characters).
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The message asks for two kinds of delivery that cannot go together (a broker would keep one and
+    /// silently drop the other).
+    #[error(
+        "a message cannot be both {first} and {second}: the broker would silently drop the {first} part"
+    )]
+    Conflict {
+        /// The kind the broker would drop.
+        first: &'static str,
+        /// The kind it would keep.
+        second: &'static str,
+    },
     /// The body is larger than the maximum message size.
     #[error("message body is {len} bytes; the limit is {max} bytes")]
     BodyTooLarge {

@@ -70,6 +70,12 @@ pub mod property {
     pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
     /// Prefix of transient properties.
     pub const TRANSIENT_PREFIX: &str = "__RMQ.TRANSIENT.";
+    /// Priority on a PRIORITY topic (RocketMQ 5.4+, RIP-80): a non-negative integer; the broker stores
+    /// the message in queue `min(priority, queues - 1)` of the broker it reaches.
+    pub const PRIORITY: &str = "_SYS_MSG_PRIORITY_";
+    /// The lite topic of a message sent to a LITE parent topic (RocketMQ 5.5, RIP-83): the broker also
+    /// files it under `%LMQ%$parent$lite`.
+    pub const LITE_TOPIC: &str = "__LITE_TOPIC";
 
     /// Every name in Java's `MessageConst.STRING_HASH_SET`: reserved, refused as user property names.
     pub const RESERVED: &[&str] = &[
@@ -135,6 +141,8 @@ pub mod property {
         "PROPERTY_FORWARD_QUEUE_ID",
         "REDIRECT",
         "__STARTDELIVERTIME",
+        "_SYS_MSG_PRIORITY_",
+        "__LITE_TOPIC",
     ];
 
     /// Whether `name` is reserved by RocketMQ.
@@ -292,6 +300,38 @@ impl Message {
     /// Sets the sharding key.
     pub fn set_sharding_key(&mut self, key: &str) {
         self.properties.insert(property::SHARDING_KEY, key);
+    }
+
+    /// The priority (RocketMQ 5.4+ PRIORITY topics), if set and a non-negative integer.
+    pub fn priority(&self) -> Option<u32> {
+        self.property(property::PRIORITY)?.parse().ok()
+    }
+
+    /// Sets the priority for a PRIORITY topic (RocketMQ 5.4+, RIP-80): a 5.4+ broker stores the message
+    /// in queue `min(priority, queues - 1)` of the broker it reaches, whatever queue the producer chose,
+    /// and the result names that queue; consumers take higher queues first (0 is the lowest). A send
+    /// refuses a priority together with a delay, a timer, a sharding key, a lite topic or a
+    /// transaction (brokers drop it then), and in a batch (brokers ignore it there). Brokers before 5.4
+    /// keep it as an ordinary property.
+    pub fn set_priority(&mut self, priority: u32) {
+        self.properties
+            .insert_int(property::PRIORITY, priority.into());
+    }
+
+    /// The lite topic, if set.
+    pub fn lite_topic(&self) -> Option<&str> {
+        self.property(property::LITE_TOPIC)
+    }
+
+    /// Sends the message to lite topic `lite` of its topic, which must be a LITE parent topic (RocketMQ
+    /// 5.5, RIP-83; brokers need `enableLmq` and `enableMultiDispatch`). A lite consumer subscribed to
+    /// `lite` receives it. The name is checked on send: 1 to 64 bytes of `a-zA-Z0-9_-`. Every message of
+    /// a lite topic goes to the same queue (Java's consistent hash of the name over the topic's
+    /// queues, as the 5.5 proxy chooses, so it lands on the broker that owns the lite topic). A send
+    /// refuses a lite topic together with a delay, a timer, a sharding key, a priority or a
+    /// transaction, and in a batch (brokers do not file batches under lite topics).
+    pub fn set_lite_topic(&mut self, lite: &str) {
+        self.properties.insert(property::LITE_TOPIC, lite);
     }
 
     /// The delay level, if set and numeric.

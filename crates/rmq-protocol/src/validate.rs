@@ -134,6 +134,7 @@ pub fn message(
         property_text(k, v)?;
     }
     delays(msg)?;
+    kinds(msg)?;
     let len = encoded_properties_len(&msg.properties) + extra_properties_len;
     if len > PROPERTIES_MAX_LEN {
         return Err(ValidationError::PropertiesTooLarge {
@@ -171,6 +172,84 @@ fn delays(msg: &Message) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Longest lite topic name, in bytes (the 5.5 proxy's `maxLiteTopicSize`).
+pub const LITE_TOPIC_MAX_LEN: usize = 64;
+
+/// Checks a lite topic name as the 5.5 gRPC proxy does (the broker checks nothing, and `$`, `,` or `/`
+/// would break its `%LMQ%$parent$lite` queue): not blank, at most 64 bytes, only `a-zA-Z0-9_-`.
+pub fn lite_topic(name: &str) -> Result<(), ValidationError> {
+    let bad = |reason| ValidationError::LiteTopic {
+        name: cut(name),
+        reason,
+    };
+    if name.trim().is_empty() {
+        return Err(bad("it is blank"));
+    }
+    if name.len() > LITE_TOPIC_MAX_LEN {
+        return Err(bad("it is longer than 64 bytes"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(bad("only the characters a-zA-Z0-9_- are allowed"));
+    }
+    Ok(())
+}
+
+/// Checks the priority and the lite topic, and that a message asks for one kind of delivery only: the
+/// broker decides a message's type in the order transaction, delay/timer, sharding key (FIFO), priority,
+/// lite, and drops what comes later (RocketMQ 5.5.0 `SendMessageProcessor`).
+fn kinds(msg: &Message) -> Result<(), ValidationError> {
+    let has = |p: &str| msg.properties.get(p).is_some();
+    let priority = msg.properties.get(property::PRIORITY);
+    let lite = msg.properties.get(property::LITE_TOPIC);
+    if priority.is_none() && lite.is_none() {
+        return Ok(());
+    }
+    if let Some(p) = priority
+        && p.parse::<u32>().is_err()
+    {
+        return Err(ValidationError::Priority(cut(p)));
+    }
+    if let Some(l) = lite {
+        lite_topic(l)?;
+    }
+    let transaction = has(property::TRANSACTION_PREPARED);
+    let delayed = [
+        property::DELAY_TIME_LEVEL,
+        property::TIMER_DELAY_SEC,
+        property::TIMER_DELAY_MS,
+        property::TIMER_DELIVER_MS,
+    ]
+    .iter()
+    .any(|p| has(p));
+    let ordered = msg.sharding_key().is_some_and(|k| !k.is_empty());
+    let first = if priority.is_some() {
+        "a priority message"
+    } else {
+        "a lite-topic message"
+    };
+    let second = if transaction {
+        Some("transactional")
+    } else if delayed {
+        Some("delayed")
+    } else if ordered {
+        Some("ordered (sharding key)")
+    } else if priority.is_some() && lite.is_some() {
+        return Err(ValidationError::Conflict {
+            first: "a lite-topic message",
+            second: "a priority message",
+        });
+    } else {
+        None
+    };
+    match second {
+        Some(second) => Err(ValidationError::Conflict { first, second }),
+        None => Ok(()),
+    }
+}
+
 /// Checks that `messages` can travel as one batch (`MessageBatch.generateFromList`): not empty, one topic,
 /// not a retry topic, no delay level, the same `WAIT`.
 pub fn batch(messages: &[Message]) -> Result<(), ValidationError> {
@@ -196,6 +275,16 @@ pub fn batch(messages: &[Message]) -> Result<(), ValidationError> {
         if m.delay_level().is_some_and(|l| l > 0) {
             return Err(ValidationError::Batch(
                 "delayed messages cannot be sent in a batch",
+            ));
+        }
+        if m.properties.get(property::PRIORITY).is_some() {
+            return Err(ValidationError::Batch(
+                "priority messages cannot be sent in a batch (brokers ignore the priority there)",
+            ));
+        }
+        if m.properties.get(property::LITE_TOPIC).is_some() {
+            return Err(ValidationError::Batch(
+                "lite-topic messages cannot be sent in a batch (brokers do not file batches under lite topics)",
             ));
         }
     }
@@ -380,5 +469,91 @@ mod tests {
         d.set_delay_level(2);
         assert!(batch(&[a.clone(), d]).is_err());
         assert!(batch(&[Message::new("%RETRY%G", "x")]).is_err());
+    }
+
+    #[test]
+    fn priority_and_lite_topic_are_checked_and_never_mixed_with_what_brokers_drop() {
+        let ok = |m: &Message| message(m, 1 << 20, 0);
+        let mut m = Message::new("T", "x");
+        m.set_priority(3);
+        assert_eq!(m.priority(), Some(3));
+        ok(&m).unwrap();
+        m.properties.insert(property::PRIORITY, "-1");
+        assert_eq!(ok(&m), Err(ValidationError::Priority("-1".into())));
+        for (what, set) in [
+            (
+                "delayed",
+                (|m: &mut Message| m.set_delay_level(2)) as fn(&mut Message),
+            ),
+            ("delayed", |m| m.set_delay_time_ms(500)),
+            ("ordered (sharding key)", |m| m.set_sharding_key("k")),
+            ("transactional", |m| {
+                m.properties
+                    .insert_bool(property::TRANSACTION_PREPARED, true)
+            }),
+        ] {
+            for kind in ["a priority message", "a lite-topic message"] {
+                let mut m = Message::new("T", "x");
+                if kind == "a priority message" {
+                    m.set_priority(1);
+                } else {
+                    m.set_lite_topic("lite-1");
+                }
+                set(&mut m);
+                assert_eq!(
+                    ok(&m),
+                    Err(ValidationError::Conflict {
+                        first: kind,
+                        second: what
+                    }),
+                    "{kind} + {what}"
+                );
+            }
+        }
+        let mut both = Message::new("T", "x");
+        both.set_priority(1);
+        both.set_lite_topic("l");
+        assert!(matches!(ok(&both), Err(ValidationError::Conflict { .. })));
+        // Reserved: only the setters write them.
+        assert!(
+            Message::new("T", "x")
+                .put_user_property(property::PRIORITY, "1")
+                .is_err()
+        );
+        assert!(
+            Message::new("T", "x")
+                .put_user_property(property::LITE_TOPIC, "l")
+                .is_err()
+        );
+        // Neither goes in a batch.
+        let mut lite = Message::new("T", "x");
+        lite.set_lite_topic("l");
+        let mut p = Message::new("T", "x");
+        p.set_priority(0);
+        for m in [lite, p] {
+            assert!(matches!(
+                batch(&[Message::new("T", "y"), m]),
+                Err(ValidationError::Batch(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn lite_topic_names_follow_the_proxy_rules() {
+        for good in ["a", "lite-topic_1", &"x".repeat(64)] {
+            lite_topic(good).unwrap();
+        }
+        for bad in ["", "  ", &"x".repeat(65), "a$b", "a,b", "a/b", "a b", "ü"] {
+            assert!(
+                matches!(lite_topic(bad), Err(ValidationError::LiteTopic { .. })),
+                "{bad:?}"
+            );
+        }
+        let mut m = Message::new("T", "x");
+        m.set_lite_topic("bad$name");
+        assert!(matches!(
+            message(&m, 1 << 20, 0),
+            Err(ValidationError::LiteTopic { .. })
+        ));
     }
 }

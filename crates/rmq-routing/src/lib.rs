@@ -43,4 +43,7 @@ pub use mapping::{PublishQueue, RouteSummary, TopicBrokerMapping, TopicPublishIn
 pub use router::{
     MessageRouter, RouteError, RouterConfig, RouterStats, RoutingResult, RoutingStrategy,
 };
-pub use selector::{JavaHashCode, QueueSelector, SelectByHash, java_string_hash, select_by_hash};
+pub use selector::{
+    JavaHashCode, LiteTopicSelector, QueueSelector, SelectByHash, consistent_hash,
+    java_string_hash, select_by_hash,
+};

@@ -49,6 +49,50 @@ pub fn java_hash_index(hash: i32, n: usize) -> usize {
     (hash % n).unsigned_abs() as usize
 }
 
+/// Guava's `Hashing.consistentHash(input, buckets)`: the bucket in `0..buckets` of `input`, moving as few
+/// inputs as possible when `buckets` grows (a linear congruential walk; `buckets` must be positive).
+pub fn consistent_hash(input: i64, buckets: usize) -> usize {
+    let buckets = i64::try_from(buckets).unwrap_or(i64::MAX).max(1);
+    let mut state = input;
+    let mut candidate: i64 = 0;
+    loop {
+        state = state
+            .wrapping_mul(2_862_933_555_777_941_757)
+            .wrapping_add(1);
+        let d = f64::from(((state as u64) >> 33) as i32 + 1) / f64::from(1u32 << 31);
+        let next = ((candidate + 1) as f64 / d) as i64;
+        if (0..buckets).contains(&next) {
+            candidate = next;
+        } else {
+            return candidate as usize;
+        }
+    }
+}
+
+/// The queue of a lite-topic message (RocketMQ 5.5, RIP-83): Guava's consistent hash of the lite topic's
+/// Java `hashCode` over the topic's writable queues, sorted by broker name, as the 5.5 proxy picks it and
+/// as brokers decide which of them owns a lite topic. Refuses messages without a lite topic.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LiteTopicSelector;
+
+impl QueueSelector for LiteTopicSelector {
+    fn select(
+        &self,
+        queues: &[PublishQueue],
+        message: &Message,
+        _arg: Option<&(dyn Any + Send + Sync)>,
+    ) -> Option<usize> {
+        let lite = message.lite_topic()?;
+        if queues.is_empty() {
+            return None;
+        }
+        Some(consistent_hash(
+            i64::from(java_string_hash(lite)),
+            queues.len(),
+        ))
+    }
+}
+
 /// Round robin over a topic's queues, one counter per topic route (kept in the publish info).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RoundRobin;
@@ -193,6 +237,24 @@ impl QueueSelector for SelectByHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consistent_hash_matches_guava() {
+        // Guava 32.0.1 `Hashing.consistentHash(name.hashCode(), n)` for n = 1, 2, 4, 8, 16, printed by Java
+        // on this machine (the issue 23 research).
+        for (name, hash, buckets) in [
+            ("lite-topic-1", 2_142_456_052, [0, 1, 2, 2, 13]),
+            ("lite-topic-2", 2_142_456_053, [0, 1, 1, 1, 9]),
+            ("abc", 96_354, [0, 0, 0, 7, 8]),
+            ("x", 120, [0, 1, 1, 4, 12]),
+            ("rmq-lite-test", -160_494_886, [0, 0, 2, 4, 9]),
+        ] {
+            assert_eq!(java_string_hash(name), hash, "{name}");
+            for (n, want) in [1, 2, 4, 8, 16].into_iter().zip(buckets) {
+                assert_eq!(consistent_hash(i64::from(hash), n), want, "{name} over {n}");
+            }
+        }
+    }
 
     #[test]
     fn java_string_hash_known_values() {
