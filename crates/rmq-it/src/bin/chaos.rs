@@ -4,7 +4,8 @@
 //! accounts for every send. Prints one JSON line; exits 1 when an acknowledged message is missing or an
 //! outcome was never delivered.
 //!
-//! `chaos SCENARIO [--sends N] [--rate PER_SECOND] [--outage SECONDS]`
+//! `chaos SCENARIO [--sends N] [--rate PER_SECOND] [--outage SECONDS] [--auto-batch]` (`--auto-batch`: the
+//! asynchronous sends go through auto-batch, issue 23)
 //!
 //! Scenarios: `kill-restart` (kill -9 broker-b, start it again after the outage), `pause` (SIGSTOP broker-b
 //! for the outage, then SIGCONT), `namesrv-down` (stop the name server for the outage), `async-restart`
@@ -99,7 +100,7 @@ fn run() -> Result<(), String> {
     ];
     if !SCENARIOS.contains(&scenario.as_str()) {
         return Err(format!(
-            "usage: chaos {} [--sends N] [--rate R] [--outage S]",
+            "usage: chaos {} [--sends N] [--rate R] [--outage S] [--auto-batch]",
             SCENARIOS.join("|")
         ));
     }
@@ -136,8 +137,11 @@ fn run() -> Result<(), String> {
     } else {
         c.namesrv.to_string()
     };
+    // `--auto-batch`: the asynchronous sends go through auto-batch (the synchronous ones never do).
+    let auto_batch = args.iter().any(|a| a == "--auto-batch");
     let p = Producer::new(ProducerConfig {
         async_send_semaphore: 1000,
+        auto_batch,
         ..ProducerConfig::new("rmq_chaos", namesrv)
     })
     .map_err(|e| e.to_string())?;
@@ -346,7 +350,8 @@ fn run() -> Result<(), String> {
         .map(|(s, _)| (s * 1000).saturating_sub(back_ms) as f64 / 1000.0);
 
     println!(
-        "{{\"scenario\":\"{scenario}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"stored_by_victim_while_away\":{stored_by_victim_while_away},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"longest_no_success_s\":{:.2},\"seconds\":{:.1}}}",
+        "{{\"scenario\":\"{scenario}{}\",\"sent\":{issued},\"acknowledged\":{},\"acknowledged_missing\":{missing},\"duplicates\":{duplicates},\"flagged_possibly_duplicated\":{flagged},\"duplicates_unflagged\":{unflagged},\"errors\":{errors},\"errors_possibly_stored\":{possibly},\"undelivered\":{undelivered},\"stored_by_victim_while_away\":{stored_by_victim_while_away},\"open_at_flush\":{},\"read_back\":{},\"retries\":{},\"broke_at_s\":{:.1},\"repaired_at_s\":{:.1},\"recovery_s\":{},\"longest_no_success_s\":{:.2},\"seconds\":{:.1}}}",
+        if auto_batch { "+auto-batch" } else { "" },
         acked.len(),
         open.len(),
         got.len(),
