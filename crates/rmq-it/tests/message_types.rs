@@ -71,7 +71,7 @@ fn priority_messages_are_stored_in_the_queue_of_their_priority() {
     for (m, r) in &sent {
         let g = got
             .iter()
-            .find(|g| g["uniqKey"] == &*r.msg_id)
+            .find(|g| g["uniqKey"] == r.msg_id.as_str())
             .unwrap_or_else(|| panic!("{} not read back", r.msg_id));
         assert_eq!(g["bodySha256"].as_str().unwrap(), sha256_hex(&m.body));
         assert_eq!(g["queueId"].as_i64(), Some(i64::from(r.queue_id)));
