@@ -188,6 +188,31 @@ impl PyMessage {
         self.inner.set_deliver_time_ms(ms);
     }
 
+    /// Sets the priority for a PRIORITY topic (RocketMQ 5.4+): the broker stores the message in queue
+    /// min(priority, queues - 1). Sending refuses it together with a delay, a timer, a sharding key or a
+    /// lite topic.
+    fn set_priority(&mut self, priority: u32) {
+        self.inner.set_priority(priority);
+    }
+
+    /// Sends the message to lite topic `lite` of its topic, a LITE parent topic (RocketMQ 5.5). The name
+    /// is checked on send: 1 to 64 characters of a-zA-Z0-9_-.
+    fn set_lite_topic(&mut self, lite: &str) {
+        self.inner.set_lite_topic(lite);
+    }
+
+    /// The priority, if set.
+    #[getter]
+    fn priority(&self) -> Option<u32> {
+        self.inner.priority()
+    }
+
+    /// The lite topic, if set.
+    #[getter]
+    fn lite_topic(&self) -> Option<&str> {
+        self.inner.lite_topic()
+    }
+
     /// Whether the broker answers only once the message is stored (default True).
     fn set_wait_store_ok(&mut self, wait: bool) {
         self.inner.set_wait_store_ok(wait);

@@ -79,6 +79,33 @@ def test_message_fields_and_setters():
         Message("T", 42)
 
 
+def test_priority_and_lite_topic_setters_and_their_refusals():
+    m = Message("T", b"x")
+    assert (m.priority, m.lite_topic) == (None, None)
+    m.set_priority(3)
+    assert m.priority == 3 and m.properties["_SYS_MSG_PRIORITY_"] == "3"
+    lite = Message("T", b"x")
+    lite.set_lite_topic("orders-1")
+    assert lite.lite_topic == "orders-1"
+    with pytest.raises((ValueError, OverflowError)):  # a priority is a non-negative integer
+        m.set_priority(-1)
+    with pytest.raises(MessageValidationError):
+        m.set_property("_SYS_MSG_PRIORITY_", "1")  # reserved: only the setter writes it
+    # What a broker would drop is refused before any I/O (no broker needed: the producer is not started,
+    # and validation comes first).
+    p = create_producer(producer_group="py_types", namesrv_addr="127.0.0.1:1")
+    m.set_delay_time_level(2)
+    bad_name = Message("T", b"x")
+    bad_name.set_lite_topic("no$dollars")
+    p.start()
+    try:
+        for msg in (m, bad_name):
+            with pytest.raises(MessageValidationError):
+                p.send_sync(msg)
+    finally:
+        p.shutdown()
+
+
 def test_config_fields_units_and_templates():
     c = ProducerConfig(producer_group="G", send_msg_timeout=1500.5, retry_times=4)
     assert c.producer_group == "G"

@@ -137,3 +137,32 @@ def test_closed_loops_leave_no_pipe_behind(cluster, producer, topic):
     for _ in range(100):
         run(one())
     assert fds() - before < 10, "each closed event loop left its bridge's pipe open"
+
+
+def test_auto_batch_gathers_awaits_into_batches_with_their_own_results(cluster, topic):
+    """Auto-batch (a setting like any other): concurrent awaits share batch requests, and each gets the
+    result of its own message, as the Java consumer reads it back."""
+    from rmq import create_producer
+
+    p = create_producer(
+        producer_group=unique_topic("py_group"), namesrv_addr=cluster.namesrv, auto_batch=True, auto_batch_linger=50
+    )
+    p.start()
+    try:
+        n = 300
+        p.send_sync(Message(topic, b"first"))  # the topic on the broker: batches do not create it everywhere
+
+        async def main():
+            return await asyncio.gather(*(p.send_async(Message(topic, f"ab {i}".encode())) for i in range(n)))
+
+        results = run(main())
+    finally:
+        p.shutdown()
+    assert len({r.message_id for r in results}) == n
+    # A few requests, not 300: most results share a queue (alone, round robin would spread them).
+    assert len({(r.broker_name, r.queue_id) for r in results}) <= 6
+    got = cluster.read_back(topic, lambda ms: len(ms) >= n + 1, timeout=120)
+    keyed = by_uniq_key(got)
+    for i, r in enumerate(results):
+        assert keyed[r.message_id]["bodySha256"] == sha256_hex(f"ab {i}".encode())
+        assert keyed[r.message_id]["queueId"] == r.queue_id

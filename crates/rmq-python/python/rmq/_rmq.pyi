@@ -37,6 +37,14 @@ class Message:
     def set_delay_time_sec(self, secs: int) -> None: ...
     def set_deliver_time_ms(self, ms: int) -> None: ...
     def set_wait_store_ok(self, wait: bool) -> None: ...
+    def set_priority(self, priority: int) -> None:
+        """Priority on a PRIORITY topic (RocketMQ 5.4+): stored in queue min(priority, queues - 1)."""
+    def set_lite_topic(self, lite: str) -> None:
+        """Lite topic of a LITE parent topic (RocketMQ 5.5); 1-64 characters of a-zA-Z0-9_-."""
+    @property
+    def priority(self) -> Optional[int]: ...
+    @property
+    def lite_topic(self) -> Optional[str]: ...
 
 class SendResult:
     """The outcome of a stored message (a failed send raises)."""
@@ -101,6 +109,12 @@ class ProducerConfig:
     """Most asynchronous sends in flight. Environment: RMQ_ASYNC_SEND_SEMAPHORE."""
     async_send_block: bool
     """At the bound, wait for room up to the send's timeout (true) or fail with Overloaded (false). Environment: RMQ_ASYNC_SEND_BLOCK."""
+    auto_batch: bool
+    """Asynchronous sends that can share a request wait up to auto_batch_linger and go as one batch; each caller keeps its own outcome. Environment: RMQ_AUTO_BATCH."""
+    auto_batch_linger: float
+    """How long an auto-batched message waits for others (at most 30 s), in milliseconds. Environment: RMQ_AUTO_BATCH_LINGER."""
+    auto_batch_max_bytes: int
+    """Most bytes in one auto-batch request; a full one goes at once. Environment: RMQ_AUTO_BATCH_MAX_BYTES."""
     broker_addr_override: str
     """Broker addresses to dial instead of the advertised ones: advertised=dial;advertised=dial. Environment: RMQ_BROKER_ADDR_OVERRIDE."""
     namespace: Optional[str]
