@@ -189,6 +189,9 @@ impl Shared {
 }
 
 pub(crate) fn produce(c: &crate::Cluster, a: ProduceArgs) -> Result<(), String> {
+    if a.auto_batch && a.mode != Mode::Async {
+        return Err("--auto-batch batches asynchronous sends: use it with --mode async".into());
+    }
     let mut config = c.config(&a.group);
     config.async_send_semaphore = a.window as usize;
     config.auto_batch = a.auto_batch;

@@ -223,10 +223,29 @@ fn auto_batched_sends_are_read_back_each_with_its_own_id_and_offset() {
     assert!(queues.len() <= 4, "not batched: {queues:?}");
     let ids: BTreeSet<&str> = results.iter().map(|r| &*r.msg_id).collect();
     assert_eq!(ids.len(), 60, "every caller its own id");
+    // Oneway sends gather too, into oneway batch requests.
+    let oneway: Vec<_> = (0..10)
+        .map(|i| {
+            p.send_oneway_async(&Message::new(
+                topic.clone(),
+                format!("oneway auto-batched {i}"),
+            ))
+        })
+        .collect();
+    for f in oneway {
+        f.wait().unwrap();
+    }
     let got = c
-        .read_back(&topic, Duration::from_secs(30), |m| m.len() >= 61)
+        .read_back(&topic, Duration::from_secs(30), |m| m.len() >= 71)
         .unwrap();
-    assert_eq!(got.len(), 61);
+    assert_eq!(got.len(), 71);
+    for i in 0..10 {
+        let sha = sha256_hex(format!("oneway auto-batched {i}").as_bytes());
+        assert!(
+            got.iter().any(|g| g["bodySha256"] == sha.as_str()),
+            "oneway {i}"
+        );
+    }
     for (r, m) in results.iter().zip(&msgs) {
         let sha = sha256_hex(&m.body);
         let g = got
@@ -247,6 +266,6 @@ fn auto_batched_sends_are_read_back_each_with_its_own_id_and_offset() {
         assert_eq!(g["tags"].as_str(), m.property("TAGS"));
     }
     let stats = p.get_stats();
-    assert_eq!((stats.sent, stats.failed), (61, 0));
+    assert_eq!((stats.sent, stats.failed, stats.oneway), (61, 0, 10));
     p.shutdown();
 }

@@ -233,13 +233,17 @@ pub(crate) fn routing_key(
     message: &Message,
     strategy: Option<RoutingStrategy>,
 ) -> Cow<'static, Message> {
-    static UNREAD: std::sync::OnceLock<Message> = std::sync::OnceLock::new();
     match strategy {
-        Some(RoutingStrategy::RoundRobin | RoutingStrategy::Random) => {
-            Cow::Borrowed(UNREAD.get_or_init(Message::default))
-        }
+        Some(RoutingStrategy::RoundRobin | RoutingStrategy::Random) => unread_key(),
         _ => Cow::Owned(message.clone()),
     }
+}
+
+/// The routing key of a send whose routing reads nothing of its message (round robin, random): one
+/// shared empty message.
+pub(crate) fn unread_key() -> Cow<'static, Message> {
+    static UNREAD: std::sync::OnceLock<Message> = std::sync::OnceLock::new();
+    Cow::Borrowed(UNREAD.get_or_init(Message::default))
 }
 
 /// Carries `send` on as far as `thread` may from `now`, then hands it to a connection, the pool or the
@@ -375,8 +379,9 @@ fn after_attempt(core: &Arc<Core>, send: AsyncSend, now: Instant) {
     }
 }
 
-/// Starts an asynchronous send of `message` within `timeout`, routed by the producer's strategy, as
-/// `mode`, delivering to `outcome`.
+/// Starts an asynchronous send of `message` within `timeout` as `mode`, delivering to `outcome`: through
+/// auto-batch when it may wait for others, else alone, routed by the producer's strategy (a lite-topic
+/// message to its lite topic's queue).
 pub(crate) fn start(
     core: &Arc<Core>,
     message: &Message,

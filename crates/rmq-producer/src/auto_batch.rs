@@ -7,12 +7,14 @@
 //! gathering goes when full, when its linger ends or half the time of a member has passed (the
 //! producer's timer), or at a flush or shutdown; a
 //! gathering of one goes as a single send. The batch is one send job (routing, retries and deadline of
-//! the earliest member); its end is split among the members: each gets its own [`SendResult`] (its
-//! UNIQ_KEY, its offset msgId from the broker's comma-separated list, `queue_offset` of the batch plus its
-//! index) or the batch's error. When the broker refuses the batch as illegal (`MESSAGE_ILLEGAL`), nothing
-//! of it was stored: each member is sent again alone, so only the message at fault fails.
+//! the earliest member; members gather only with sends of the same timeout); its end is split among the
+//! members: each gets its own [`SendResult`] (its UNIQ_KEY, its offset msgId from the broker's
+//! comma-separated list, `queue_offset` of the batch plus its index) or the batch's error, and gives its
+//! place back once its outcome is delivered. When the broker refuses the batch as illegal
+//! (`MESSAGE_ILLEGAL`, nothing stored), each member is sent again alone, so only the message at fault
+//! fails. Each member is counted as a send with the batch's attempts (a batch retried once counts a
+//! retry per message).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,20 +26,16 @@ use rmq_routing::RoutingStrategy;
 use crate::async_send::{AsyncSend, Ends, Outcome, Room, take_place};
 use crate::core::Core;
 use crate::error::ProducerError;
-use crate::gather::{Gatherer, Gathering, Key};
+use crate::gather::{Gatherer, Gathering, Key, Size};
 use crate::inflight::{Open, Ticket};
 use crate::machine::Receipt;
-use crate::request::{Prepared, UNIQ_ROOM};
+use crate::request::Prepared;
 use crate::result::SendResult;
 use crate::send::{Mode, SendJob, Target, count, policy_for, refused};
 
-/// Properties that keep a message out of a batch: delays and timers (a batch has no per-message delay),
+/// Properties that keep a message out of a batch besides the delays (a batch has no per-message delay):
 /// transactions, request-reply, priorities and lite topics (brokers apply neither to batches).
 const ALONE: &[&str] = &[
-    property::DELAY_TIME_LEVEL,
-    property::TIMER_DELAY_SEC,
-    property::TIMER_DELAY_MS,
-    property::TIMER_DELIVER_MS,
     property::START_DELIVER_TIME,
     property::TRANSACTION_PREPARED,
     property::PRODUCER_GROUP,
@@ -73,15 +71,18 @@ pub(crate) fn gatherings(config: &crate::ProducerConfig) -> Option<Gatherings> {
         Mutex::new(Gatherer::new(
             config.auto_batch_linger,
             config.auto_batch_max_bytes,
+            config.max_message_size,
         ))
     })
 }
 
 /// Whether `message` goes through auto-batch: it is on, the message is routed by round robin or random
-/// (no sharding key), would not be compressed, fits a gathering alone, is not traced, and carries none of
-/// the properties a batch cannot (delay, timer, transaction, request-reply), nor goes to a retry topic.
+/// (no sharding key), would not be compressed, leaves room in a gathering, is not traced, and carries
+/// none of the properties a batch cannot (delay, timer, transaction, request-reply, priority, lite
+/// topic), nor goes to a retry topic.
 pub(crate) fn takes(core: &Core, message: &Message) -> bool {
     let c = core.config();
+    let has = |p: &&str| message.properties.get(p).is_some();
     c.auto_batch
         && !c.trace
         && matches!(
@@ -89,17 +90,10 @@ pub(crate) fn takes(core: &Core, message: &Message) -> bool {
             RoutingStrategy::RoundRobin | RoutingStrategy::Random
         )
         && !rmq_protocol::compress::should_compress(message.body.len(), c.compress_msg_body_over)
-        && rmq_protocol::batch::batch_record_len(message) + UNIQ_ROOM + instance_room(c)
-            <= c.auto_batch_max_bytes
+        && message.body.len() < c.auto_batch_max_bytes
         && !message.topic.starts_with("%RETRY%")
-        && !ALONE.iter().any(|p| message.properties.get(p).is_some())
-}
-
-/// Room the namespace's `INSTANCE_ID` takes in a message's properties.
-fn instance_room(c: &crate::ProducerConfig) -> usize {
-    c.namespace
-        .as_ref()
-        .map_or(0, |ns| property::INSTANCE_ID.len() + ns.len() + 2)
+        && !property::DELAYS.iter().any(has)
+        && !ALONE.iter().any(has)
 }
 
 /// Accepts `message` (one [`takes`] let in) as an asynchronous send within `timeout` as `mode`: prepares
@@ -126,6 +120,7 @@ pub(crate) fn accept(
         topic: prepared.topic().clone(),
         wait: message.wait_store_ok(),
         oneway: mode == Mode::Oneway,
+        timeout,
     };
     let c = core.clone();
     take_place(core, open, deadline, room, move |r| match r {
@@ -144,35 +139,43 @@ pub(crate) fn accept(
     });
 }
 
-/// Adds `member` to the gathering of `key`; sends the gathering it fills, and sets the timer of the one
-/// it opens (or brings forward).
+/// Adds `member` to the gathering of `key`; sends the gatherings that are ready (in order), then sets
+/// the timer of the one it opens (or brings forward). A member that waited for room for half its time
+/// or more has none left to wait: it goes alone.
 fn gather(core: &Arc<Core>, key: Key, member: Member) {
     let Some(gatherings) = core.gatherings() else {
         // Unreachable: only a producer with gatherings accepts. Sent alone, not lost.
         return alone(core, member);
     };
-    let bytes = member.prepared.record_len();
+    let now = Instant::now();
     // It waits at most half its time: the other half is the send's (retries included).
     let latest = member.started + member.deadline.saturating_duration_since(member.started) / 2;
+    if latest <= now {
+        return alone(core, member);
+    }
+    let size = Size {
+        body: member.prepared.body_len(),
+        record: member.prepared.record_len(),
+    };
     let added = gatherings
         .lock()
-        .add(key.clone(), member, bytes, Instant::now(), latest);
+        .add(key.clone(), member, size, now, latest);
+    for g in added.ready {
+        dispatch(core, g);
+    }
     if let Some((id, due)) = added.timer {
         let c = core.clone();
         core.timer().at(
             due,
             Box::new(move |_closed| {
                 // Closed (shutdown) or not, the gathering goes: a closed pool then ends it with a
-                // shutdown error, one outcome per member.
+                // shutdown error, one outcome per member. (The job holds the core only until then.)
                 let taken = c.gatherings().and_then(|g| g.lock().take(&key, id));
                 if let Some(g) = taken {
                     dispatch(&c, g);
                 }
             }),
         );
-    }
-    if let Some(g) = added.ready {
-        dispatch(core, g);
     }
 }
 
@@ -189,11 +192,6 @@ pub(crate) fn send_all(core: &Arc<Core>) {
 
 /// Sends a gathering: a single message as a single send, more as one batch request.
 fn dispatch(core: &Arc<Core>, g: Gathering<Member>) {
-    let mode = if g.key.oneway {
-        Mode::Oneway
-    } else {
-        Mode::Answered
-    };
     let mut members = g.items;
     if members.len() == 1 {
         if let Some(m) = members.pop() {
@@ -201,12 +199,13 @@ fn dispatch(core: &Arc<Core>, g: Gathering<Member>) {
         }
         return;
     }
-    let started = members.iter().map(|m| m.started).min().unwrap_or(g.since);
-    let deadline = members.iter().map(|m| m.deadline).min().unwrap_or(started);
-    let prepared = match core
-        .requests()
-        .gathered(members.iter().map(|m| &m.prepared), g.key.wait)
-    {
+    let started = members.iter().map(|m| m.started).min().unwrap_or(g.due);
+    let deadline = members.iter().map(|m| m.deadline).min().unwrap_or(g.due);
+    let prepared = match core.requests().gathered(
+        members.iter().map(|m| &m.prepared),
+        g.record_bytes,
+        g.key.wait,
+    ) {
         Ok(p) => p,
         Err(e) => {
             // Each message was checked alone; should their records still not make a batch, they go
@@ -215,21 +214,33 @@ fn dispatch(core: &Arc<Core>, g: Gathering<Member>) {
             return members.into_iter().for_each(|m| alone(core, m));
         }
     };
-    let job = SendJob::new(
+    let mode = if g.key.oneway {
+        Mode::Oneway
+    } else {
+        Mode::Answered
+    };
+    let job = job(core, prepared, mode, started, deadline);
+    AsyncSend::new(job, Ends::Gathered(members)).go(core);
+}
+
+/// The job of an auto-batch or of one of its messages, accepted already (at `started`, to end by
+/// `deadline`), routed by the producer's strategy (round robin or random: routing reads nothing of it).
+fn job(
+    core: &Core,
+    prepared: Prepared,
+    mode: Mode,
+    started: Instant,
+    deadline: Instant,
+) -> SendJob<'static> {
+    SendJob::new(
         prepared,
-        routing_key(),
+        crate::async_send::unread_key(),
         Target::Strategy(core.config().routing_strategy),
         mode,
         policy_for(core.config(), mode),
         started,
         deadline.saturating_duration_since(started),
-    );
-    AsyncSend::new(job, Ends::Gathered(members)).go(core);
-}
-
-/// Routing reads nothing of an auto-batch (round robin and random never look at the message).
-fn routing_key() -> Cow<'static, Message> {
-    crate::async_send::routing_key(&Message::default(), Some(RoutingStrategy::RoundRobin))
+    )
 }
 
 /// Sends `m` as a single asynchronous send, within what is left of its time.
@@ -238,15 +249,7 @@ fn alone(core: &Arc<Core>, m: Member) {
         Outcome::Answered(_) => Mode::Answered,
         Outcome::Oneway(_) => Mode::Oneway,
     };
-    let job = SendJob::new(
-        m.prepared,
-        routing_key(),
-        Target::Strategy(core.config().routing_strategy),
-        mode,
-        policy_for(core.config(), mode),
-        m.started,
-        m.deadline.saturating_duration_since(m.started),
-    );
+    let job = job(core, m.prepared, mode, m.started, m.deadline);
     let ends = Ends::One {
         outcome: m.outcome,
         ticket: m.ticket,
@@ -266,10 +269,8 @@ pub(crate) fn settle(
 ) {
     let (attempts, mode) = (job.attempts(), job.mode());
     let r = job.finish(core, r, now);
-    if let Err(ProducerError::Broker {
-        code: ResponseCode::MESSAGE_ILLEGAL,
-        ..
-    }) = &r
+    if let Err(e) = &r
+        && refused_as_illegal(e)
     {
         // Refused whole, nothing stored: each message again alone, so each gets its own answer.
         return members.into_iter().for_each(|m| alone(core, m));
@@ -277,13 +278,25 @@ pub(crate) fn settle(
     let batch = r.as_ref().ok().and_then(Option::as_ref);
     let offset_ids: Vec<&str> =
         batch.map_or_else(Vec::new, |b| b.offset_msg_id.split(',').collect());
-    let mut tickets = Vec::with_capacity(members.len());
+    // One offset msgId per message, or none for any (a broker listing another number is not trusted to
+    // have listed them in order).
+    let per_message = offset_ids.len() == members.len();
+    if batch.is_some() && !per_message {
+        tracing::debug!(
+            ids = offset_ids.len(),
+            messages = members.len(),
+            "the broker's offset msgIds do not match the batch; results carry none"
+        );
+    }
     for (i, m) in members.into_iter().enumerate() {
         let took = now.saturating_duration_since(m.started);
         let mine = match &r {
             Err(e) => Err(e.clone()),
             Ok(None) => Ok(None),
-            Ok(Some(b)) => Ok(Some(member_result(b, &m.prepared, offset_ids.get(i), i))),
+            Ok(Some(b)) => {
+                let offset_id = per_message.then(|| offset_ids.get(i)).flatten();
+                Ok(Some(member_result(b, &m.prepared, offset_id.copied(), i)))
+            }
         };
         count(
             core,
@@ -293,21 +306,34 @@ pub(crate) fn settle(
             attempts,
             took,
         );
+        // Delivered, then its place given back: a flush that finds the table empty finds every outcome.
         m.outcome.deliver(core, mine, true);
-        tickets.push(m.ticket);
+        core.in_flight().release(m.ticket);
     }
-    // Every outcome is delivered before the places go back (a flush that sees the table empty sees
-    // every outcome), and they go back together.
-    core.in_flight().release_all(tickets);
+}
+
+/// Whether the broker refused the batch as illegal, with nothing stored by any attempt.
+fn refused_as_illegal(e: &ProducerError) -> bool {
+    match e {
+        ProducerError::Broker { code, .. } => *code == ResponseCode::MESSAGE_ILLEGAL,
+        ProducerError::AttemptsExhausted {
+            last,
+            possibly_stored: false,
+            ..
+        } => refused_as_illegal(last),
+        _ => false,
+    }
 }
 
 /// The result of the `i`-th message of the stored batch `b`: its own UNIQ_KEY, its offset msgId (when
-/// the broker listed one per message), its queue offset.
-fn member_result(b: &SendResult, p: &Prepared, offset_id: Option<&&str>, i: usize) -> SendResult {
+/// the broker listed one per message; empty otherwise), its queue offset.
+fn member_result(b: &SendResult, p: &Prepared, offset_id: Option<&str>, i: usize) -> SendResult {
     SendResult {
         msg_id: p.uniq_key().clone(),
-        offset_msg_id: offset_id.map_or_else(|| b.offset_msg_id.clone(), |id| MsgId::new(id)),
-        queue_offset: b.queue_offset + i as i64,
+        offset_msg_id: offset_id.map(MsgId::new).unwrap_or_default(),
+        queue_offset: b
+            .queue_offset
+            .saturating_add(i64::try_from(i).unwrap_or(i64::MAX)),
         ..b.clone()
     }
 }

@@ -74,11 +74,12 @@ pub struct ProducerConfig {
     /// off) wait up to `auto_batch_linger` for others and go as one batch request; each caller still gets
     /// its own outcome and message id. Default off.
     pub auto_batch: bool,
-    /// How long a message waits for others with `auto_batch`. Default 5 ms (0: only messages that come
-    /// while the one before them is being sent share a request).
+    /// How long a message waits for others with `auto_batch`. Default 5 ms (0: a gathering is due at
+    /// once; only messages added before the producer's timer takes it share its request).
     pub auto_batch_linger: Duration,
-    /// Most bytes of one auto-batch request's body; a full one goes at once. Default 32 KiB (Java's
-    /// `batchMaxBytes`).
+    /// Most body bytes in one auto-batch request, counted as Java's `batchMaxBytes` counts them (bodies
+    /// only; the request itself is kept within `max_message_size`); a full one goes at once. Default
+    /// 32 KiB, as Java's.
     pub auto_batch_max_bytes: usize,
     /// Connection settings: header serialization, frame limit, connections per address, connect timeout
     /// and the rest of [`RemotingConfig`].

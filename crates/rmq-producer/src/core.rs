@@ -221,11 +221,13 @@ impl Core {
         &self.pool
     }
 
-    /// Runs jobs at their time (backoff waits, deadlines of waits for room, flushes and replies).
+    /// Auto-batch's open gatherings (`None` without `auto_batch`).
     pub(crate) fn gatherings(&self) -> Option<&crate::auto_batch::Gatherings> {
         self.gatherings.as_ref()
     }
 
+    /// Runs jobs at their time (backoff waits, deadlines of waits for room, flushes, replies, auto-batch
+    /// lingers).
     pub(crate) fn timer(&self) -> &Timer {
         &self.timer
     }

@@ -311,16 +311,8 @@ impl InFlight {
 
     /// Gives a place back (the send completed); the first waiter gets it.
     pub(crate) fn release(&self, ticket: Ticket) {
-        self.release_all(std::iter::once(ticket));
-    }
-
-    /// Gives several places back at once (the messages of an auto-batch): one pass over the table, and
-    /// the waiters they go to are served together.
-    pub(crate) fn release_all(&self, tickets: impl IntoIterator<Item = Ticket>) {
         let mut t = self.table.lock();
-        for ticket in tickets {
-            t.open.remove(&ticket.id);
-        }
+        t.open.remove(&ticket.id);
         let mut due: Due = Vec::new();
         while t.open.len() < self.max {
             let Some((id, w)) = t.waiting.pop_first() else {

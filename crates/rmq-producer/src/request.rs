@@ -66,7 +66,8 @@ impl Prepared {
         self.trace.as_ref()
     }
 
-    /// Whether this is one of the producer's own trace messages.
+    /// Whether it is kept out of the send counters (a trace message of the producer's own, or an
+    /// auto-batch, whose messages are counted one by one).
     pub(crate) fn is_internal(&self) -> bool {
         self.internal
     }
@@ -81,7 +82,8 @@ impl Prepared {
         self.body.len()
     }
 
-    /// Its UNIQ_KEY (a batch: its messages' keys, comma-separated).
+    /// Its UNIQ_KEY (a batch of `send_batch`: its messages' keys, comma-separated; an auto-batch: its
+    /// first message's, each member keeping its own).
     pub(crate) fn uniq_key(&self) -> &MsgId {
         &self.uniq_key
     }
@@ -286,18 +288,16 @@ impl Requests {
     }
 
     /// One auto-batch request of `members` (each prepared alone by [`Requests::prepare`], uncompressed,
-    /// all to one topic with the same `WAIT`): their records as they are, the batch's properties as
+    /// all to one topic with the same `WAIT`; `record_bytes` of records in all): their records as they
+    /// are, the batch's properties as
     /// [`Requests::prepare_batch`] makes them. Not counted as a send (its messages are).
     pub(crate) fn gathered<'p>(
         &self,
-        members: impl ExactSizeIterator<Item = &'p Prepared> + Clone,
+        members: impl Iterator<Item = &'p Prepared>,
+        record_bytes: usize,
         wait: bool,
     ) -> Result<Prepared, ProducerError> {
-        let len = members
-            .clone()
-            .map(|p| batch_record_len_parts(p.body.len(), p.properties.len()))
-            .sum();
-        let mut body = bytes::BytesMut::with_capacity(len);
+        let mut body = bytes::BytesMut::with_capacity(record_bytes);
         let mut first = None;
         for p in members {
             encode_batch_record_parts(p.flag, &p.body, &p.properties, &mut body)?;

@@ -443,7 +443,7 @@ pub static SETTINGS: &[Setting] = &[
         "auto_batch_max_bytes",
         "RMQ_AUTO_BATCH_MAX_BYTES",
         K::Bytes,
-        "Most bytes in one auto-batch request; a full one goes at once.",
+        "Most body bytes in one auto-batch request (as Java's batchMaxBytes counts); a full one goes at once.",
         |c, v| c.auto_batch_max_bytes = unsigned(v, "a number of bytes")?,
         |c| count_value(c.auto_batch_max_bytes)
     ),

@@ -288,14 +288,9 @@ impl<L: TransactionListener> TransactionProducer<L> {
 /// The half message of `message`: refused (before anything is sent) with a delay or a delivery time,
 /// as the 5.5.0 Java client does; marked prepared and named with the producer group.
 fn half_message(producer: &Producer, message: &Message) -> Result<Message, ProducerError> {
-    let delayed = [
-        property::DELAY_TIME_LEVEL,
-        property::TIMER_DELAY_MS,
-        property::TIMER_DELAY_SEC,
-        property::TIMER_DELIVER_MS,
-    ]
-    .iter()
-    .any(|p| message.properties.contains_key(p));
+    let delayed = property::DELAYS
+        .iter()
+        .any(|p| message.properties.contains_key(p));
     if delayed {
         return Err(ProducerError::Validation(
             ValidationError::DelayedTransaction,

@@ -260,14 +260,13 @@ fn a_full_gathering_goes_before_its_linger_and_no_member_outwaits_half_its_time(
     let p = producer(&ns, |c| {
         c.auto_batch = true;
         c.auto_batch_linger = Duration::from_secs(20);
-        c.auto_batch_max_bytes = 4 << 10;
+        c.auto_batch_max_bytes = 3000;
         c.send_msg_timeout = Duration::from_secs(2);
     });
     p.send_sync(&msg("warm")).unwrap();
     let body = "y".repeat(1000);
     let t0 = Instant::now();
-    // About 1.1 KiB a record: three fit in 4 KiB, the fourth does not: the three go at once, and the
-    // fourth opens the next gathering.
+    // Three 1000-byte bodies fill 3000 bytes: they go at once, and the fourth opens the next gathering.
     let mut futures: Vec<_> = (0..4).map(|_| p.send_async(&msg(&body))).collect();
     let fourth = futures.pop().unwrap();
     for f in futures {
@@ -310,5 +309,96 @@ fn oneway_sends_gather_into_a_oneway_batch() {
     assert_eq!(messages_of(&batches[0]).len(), 5);
     let stats = p.get_stats();
     assert_eq!((stats.oneway, stats.oneway_failed), (5, 0));
+    p.shutdown();
+}
+
+#[test]
+fn an_illegal_batch_after_a_retry_still_fails_only_the_message_at_fault() {
+    // broker-a refuses everything with a retryable code (nothing stored); broker-b refuses a batch
+    // holding the bad message, and the bad message alone, and stores the rest.
+    let a = broker(|_| vec![Action::Respond(error(ResponseCode::SYSTEM_ERROR, "busy"))]);
+    let offset = Arc::new(AtomicUsize::new(0));
+    let b = broker(move |r| {
+        let ms = messages_of(r);
+        let answer = if ms.iter().any(|m| &m.body[..] == b"bad") {
+            error(ResponseCode::MESSAGE_ILLEGAL, "the message is illegal")
+        } else {
+            let at = offset.fetch_add(ms.len(), Ordering::Relaxed) as i64;
+            if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
+                batch_ok(0, at, ms.len())
+            } else {
+                send_ok(0, at)
+            }
+        };
+        vec![Action::Respond(answer)]
+    });
+    let ns = namesrv(route(&[
+        ("broker-a", &a.server.addr()),
+        ("broker-b", &b.server.addr()),
+    ]));
+    let p = producer(&ns, |c| {
+        c.auto_batch = true;
+        c.auto_batch_linger = Duration::from_millis(300);
+    });
+    let bodies = ["a", "bad", "b", "c"];
+    let futures: Vec<_> = bodies.iter().map(|x| p.send_async(&msg(x))).collect();
+    for (body, f) in bodies.iter().zip(futures) {
+        assert_eq!(f.wait().is_ok(), *body != "bad", "{body}");
+    }
+    let stats = p.get_stats();
+    assert_eq!((stats.sent, stats.failed, stats.in_flight), (3, 1, 0));
+    p.shutdown();
+}
+
+#[test]
+fn a_send_with_a_shorter_timeout_never_cuts_the_others() {
+    // Every answer takes 400 ms: a 250 ms send times out, the 3 s ones around it must not.
+    let b = broker(|r| {
+        let n = messages_of(r).len();
+        let answer = if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
+            batch_ok(0, 0, n)
+        } else {
+            send_ok(0, 0)
+        };
+        vec![Action::RespondAfter(Duration::from_millis(400), answer)]
+    });
+    let (p, _ns) = auto_batching(&b, Duration::from_millis(50));
+    p.send_sync(&msg("warm")).unwrap();
+    let before: Vec<_> = (0..3)
+        .map(|i| p.send_async(&msg(&format!("b{i}"))))
+        .collect();
+    let short = p.send_async_timeout(&msg("short"), Duration::from_millis(250));
+    let after: Vec<_> = (0..3)
+        .map(|i| p.send_async(&msg(&format!("a{i}"))))
+        .collect();
+    assert!(short.wait().is_err());
+    for f in before.into_iter().chain(after) {
+        f.wait().unwrap();
+    }
+    p.shutdown();
+}
+
+#[test]
+fn a_broker_listing_another_number_of_offset_ids_leaves_them_empty() {
+    // One offset msgId for a batch of several: no member may be given another's (or the list).
+    let b = broker(|r| {
+        let n = messages_of(r).len();
+        let answer = if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
+            batch_ok(0, 10, n.min(1))
+        } else {
+            send_ok(0, 10)
+        };
+        vec![Action::Respond(answer)]
+    });
+    let (p, _ns) = auto_batching(&b, Duration::from_millis(200));
+    let futures: Vec<_> = (0..4)
+        .map(|i| p.send_async(&msg(&format!("m{i}"))))
+        .collect();
+    for (i, f) in futures.into_iter().enumerate() {
+        let r = f.wait().unwrap();
+        assert_eq!(&*r.offset_msg_id, "");
+        assert_eq!(r.queue_offset, 10 + i as i64);
+    }
+    assert_eq!(b.requests(RequestCode::SEND_BATCH_MESSAGE).len(), 1);
     p.shutdown();
 }

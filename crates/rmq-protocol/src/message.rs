@@ -70,6 +70,14 @@ pub mod property {
     pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
     /// Prefix of transient properties.
     pub const TRANSIENT_PREFIX: &str = "__RMQ.TRANSIENT.";
+    /// The properties that hold a message back: a delay level and the three timer forms (every one a
+    /// batch refuses, and a transaction, a priority or a lite topic cannot go with).
+    pub const DELAYS: &[&str] = &[
+        DELAY_TIME_LEVEL,
+        TIMER_DELAY_SEC,
+        TIMER_DELAY_MS,
+        TIMER_DELIVER_MS,
+    ];
     /// Priority on a PRIORITY topic (RocketMQ 5.4+, RIP-80): a non-negative integer; the broker stores
     /// the message in queue `min(priority, queues - 1)` of the broker it reaches.
     pub const PRIORITY: &str = "_SYS_MSG_PRIORITY_";

@@ -201,30 +201,28 @@ pub fn lite_topic(name: &str) -> Result<(), ValidationError> {
 /// broker decides a message's type in the order transaction, delay/timer, sharding key (FIFO), priority,
 /// lite, and drops what comes later (RocketMQ 5.5.0 `SendMessageProcessor`).
 fn kinds(msg: &Message) -> Result<(), ValidationError> {
-    let has = |p: &str| msg.properties.get(p).is_some();
+    let has = |p: &&str| msg.properties.get(p).is_some();
     let priority = msg.properties.get(property::PRIORITY);
     let lite = msg.properties.get(property::LITE_TOPIC);
     if priority.is_none() && lite.is_none() {
         return Ok(());
     }
+    // The broker reads it as a Java int (anything else, or a negative one, is ignored).
     if let Some(p) = priority
-        && p.parse::<u32>().is_err()
+        && p.parse::<i32>().map_or(true, |n| n < 0)
     {
         return Err(ValidationError::Priority(cut(p)));
     }
     if let Some(l) = lite {
         lite_topic(l)?;
     }
-    let transaction = has(property::TRANSACTION_PREPARED);
-    let delayed = [
-        property::DELAY_TIME_LEVEL,
-        property::TIMER_DELAY_SEC,
-        property::TIMER_DELAY_MS,
-        property::TIMER_DELIVER_MS,
-    ]
-    .iter()
-    .any(|p| has(p));
-    let ordered = msg.sharding_key().is_some_and(|k| !k.is_empty());
+    // As the broker reads them: `Boolean.parseBoolean`, any sharding key at all (an empty one too).
+    let transaction = msg
+        .properties
+        .get(property::TRANSACTION_PREPARED)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let delayed = property::DELAYS.iter().any(has);
+    let ordered = has(&property::SHARDING_KEY);
     let first = if priority.is_some() {
         "a priority message"
     } else {
@@ -510,6 +508,24 @@ mod tests {
                 );
             }
         }
+        // As brokers read them: an empty sharding key is FIFO too, TRAN_MSG=false is no transaction, and
+        // a priority beyond a Java int is none.
+        let mut empty_key = Message::new("T", "x");
+        empty_key.set_priority(1);
+        empty_key.set_sharding_key("");
+        assert!(matches!(
+            ok(&empty_key),
+            Err(ValidationError::Conflict { .. })
+        ));
+        let mut not_tx = Message::new("T", "x");
+        not_tx.set_priority(1);
+        not_tx
+            .properties
+            .insert(property::TRANSACTION_PREPARED, "false");
+        ok(&not_tx).unwrap();
+        let mut huge = Message::new("T", "x");
+        huge.set_priority(u32::MAX);
+        assert!(matches!(ok(&huge), Err(ValidationError::Priority(_))));
         let mut both = Message::new("T", "x");
         both.set_priority(1);
         both.set_lite_topic("l");

@@ -59,7 +59,8 @@ pub fn consistent_hash(input: i64, buckets: usize) -> usize {
         state = state
             .wrapping_mul(2_862_933_555_777_941_757)
             .wrapping_add(1);
-        let d = f64::from(((state as u64) >> 33) as i32 + 1) / f64::from(1u32 << 31);
+        // Java's int arithmetic: (int) (state >>> 33) + 1 wraps at 2^31 - 1, as Guava's does.
+        let d = f64::from((((state as u64) >> 33) as i32).wrapping_add(1)) / f64::from(1u32 << 31);
         let next = ((candidate + 1) as f64 / d) as i64;
         if (0..buckets).contains(&next) {
             candidate = next;

@@ -114,7 +114,7 @@ class ProducerConfig:
     auto_batch_linger: float
     """How long an auto-batched message waits for others (at most 30 s), in milliseconds. Environment: RMQ_AUTO_BATCH_LINGER."""
     auto_batch_max_bytes: int
-    """Most bytes in one auto-batch request; a full one goes at once. Environment: RMQ_AUTO_BATCH_MAX_BYTES."""
+    """Most body bytes in one auto-batch request (as Java's batchMaxBytes counts); a full one goes at once. Environment: RMQ_AUTO_BATCH_MAX_BYTES."""
     broker_addr_override: str
     """Broker addresses to dial instead of the advertised ones: advertised=dial;advertised=dial. Environment: RMQ_BROKER_ADDR_OVERRIDE."""
     namespace: Optional[str]
