@@ -82,7 +82,6 @@ pub(crate) fn gatherings(config: &crate::ProducerConfig) -> Option<Gatherings> {
 /// topic), nor goes to a retry topic.
 pub(crate) fn takes(core: &Core, message: &Message) -> bool {
     let c = core.config();
-    let has = |p: &&str| message.properties.get(p).is_some();
     c.auto_batch
         && !c.trace
         && matches!(
@@ -92,8 +91,11 @@ pub(crate) fn takes(core: &Core, message: &Message) -> bool {
         && !rmq_protocol::compress::should_compress(message.body.len(), c.compress_msg_body_over)
         && message.body.len() < c.auto_batch_max_bytes
         && !message.topic.starts_with("%RETRY%")
-        && !property::DELAYS.iter().any(has)
-        && !ALONE.iter().any(has)
+        // One pass over the message's few properties.
+        && !message
+            .properties
+            .iter()
+            .any(|(k, _)| property::DELAYS.contains(&k) || ALONE.contains(&k))
 }
 
 /// Accepts `message` (one [`takes`] let in) as an asynchronous send within `timeout` as `mode`: prepares
@@ -124,30 +126,34 @@ pub(crate) fn accept(
     };
     let c = core.clone();
     take_place(core, open, deadline, room, move |r| match r {
-        Ok(ticket) => gather(
-            &c,
-            key,
-            Member {
+        Ok(ticket) => {
+            // A send that waited for room reads the clock again.
+            let now = if ticket.waited() {
+                Instant::now()
+            } else {
+                started
+            };
+            let member = Member {
                 prepared,
                 outcome,
                 ticket,
                 started,
                 deadline,
-            },
-        ),
+            };
+            gather(&c, key, member, now);
+        }
         Err(e) => outcome.deliver(&c, Err(refused(&c, mode, e)), false),
     });
 }
 
-/// Adds `member` to the gathering of `key`; sends the gatherings that are ready (in order), then sets
+/// Adds `member` to the gathering of `key` at `now`; sends the gatherings that are ready (in order), then sets
 /// the timer of the one it opens (or brings forward). A member that waited for room for half its time
 /// or more has none left to wait: it goes alone.
-fn gather(core: &Arc<Core>, key: Key, member: Member) {
+fn gather(core: &Arc<Core>, key: Key, member: Member, now: Instant) {
     let Some(gatherings) = core.gatherings() else {
         // Unreachable: only a producer with gatherings accepts. Sent alone, not lost.
         return alone(core, member);
     };
-    let now = Instant::now();
     // It waits at most half its time: the other half is the send's (retries included).
     let latest = member.started + member.deadline.saturating_duration_since(member.started) / 2;
     if latest <= now {

@@ -368,7 +368,9 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
             recall_handle: h.recall_handle,
-            region_id: h.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            region_id: h
+                .region
+                .map_or_else(|| Name::from(DEFAULT_REGION), Name::from),
             attempts,
             possibly_duplicated,
         }),

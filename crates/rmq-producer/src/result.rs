@@ -62,8 +62,8 @@ pub struct SendResult {
     /// For a timer message on a 5.3.2+ broker: the handle [`crate::Producer::recall`] takes to withdraw
     /// it before its time.
     pub recall_handle: Option<String>,
-    /// The broker's region.
-    pub region_id: String,
+    /// The broker's region (shared: the results of one auto-batch hold one copy).
+    pub region_id: Name,
     /// Attempts it took (1 = no retry).
     pub attempts: u32,
     /// Whether an earlier attempt of this send may have stored the message too: it timed out or lost its
