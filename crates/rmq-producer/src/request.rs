@@ -348,6 +348,15 @@ impl Requests {
 /// The region of a result whose broker names none (`MSG_REGION` absent), as the Java client says.
 const DEFAULT_REGION: &str = "DefaultRegion";
 
+/// The region a broker named (or none): the usual one shared, so a result costs no allocation for it.
+fn region(named: Option<String>) -> Name {
+    static DEFAULT: std::sync::OnceLock<Name> = std::sync::OnceLock::new();
+    match named {
+        Some(r) if r != DEFAULT_REGION => Name::from(r),
+        _ => DEFAULT.get_or_init(|| Name::from(DEFAULT_REGION)).clone(),
+    }
+}
+
 /// The result of `p` stored as `receipt` says; `None` for a oneway write.
 pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
     match receipt {
@@ -368,9 +377,7 @@ pub(crate) fn send_result(p: Prepared, receipt: Receipt) -> Option<SendResult> {
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
             recall_handle: h.recall_handle,
-            region_id: h
-                .region
-                .map_or_else(|| Name::from(DEFAULT_REGION), Name::from),
+            region_id: region(h.region),
             attempts,
             possibly_duplicated,
         }),
