@@ -138,6 +138,8 @@ fn concurrent_async_sends_share_one_request_and_keep_their_own_results() {
         );
         assert_eq!(&*r.topic, "T");
     }
+    // A caller has its outcome a moment before its place is given back: flush waits for that.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     let stats = p.get_stats();
     assert_eq!((stats.sent, stats.failed, stats.in_flight), (10, 0, 0));
     p.shutdown();
@@ -179,6 +181,8 @@ fn one_illegal_message_fails_alone_and_the_others_are_stored() {
     // Stored exactly once each: the refused batch stored nothing, then each went alone.
     assert_eq!(b.requests(RequestCode::SEND_BATCH_MESSAGE).len(), 1);
     assert_eq!(b.requests(RequestCode::SEND_MESSAGE_V2).len(), 5);
+    // A caller has its outcome a moment before its place is given back: flush waits for that.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     let stats = p.get_stats();
     assert_eq!((stats.sent, stats.failed, stats.in_flight), (4, 1, 0));
     p.shutdown();
@@ -200,6 +204,8 @@ fn a_broker_dying_with_the_batch_in_flight_fails_each_caller_once() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(delivered.load(Ordering::SeqCst), 8);
     assert!(!b.requests(RequestCode::SEND_BATCH_MESSAGE).is_empty());
+    // A caller has its outcome a moment before its place is given back: flush waits for that.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     let stats = p.get_stats();
     assert_eq!((stats.sent, stats.failed, stats.in_flight), (0, 8, 0));
     p.shutdown();
@@ -307,6 +313,8 @@ fn oneway_sends_gather_into_a_oneway_batch() {
     assert_eq!(batches.len(), 1);
     assert!(batches[0].is_oneway());
     assert_eq!(messages_of(&batches[0]).len(), 5);
+    // A caller has its outcome a moment before its place is given back: flush waits for that.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     let stats = p.get_stats();
     assert_eq!((stats.oneway, stats.oneway_failed), (5, 0));
     p.shutdown();
@@ -345,6 +353,8 @@ fn an_illegal_batch_after_a_retry_still_fails_only_the_message_at_fault() {
     for (body, f) in bodies.iter().zip(futures) {
         assert_eq!(f.wait().is_ok(), *body != "bad", "{body}");
     }
+    // A caller has its outcome a moment before its place is given back: flush waits for that.
+    assert!(p.flush(Instant::now() + Duration::from_secs(5)).is_empty());
     let stats = p.get_stats();
     assert_eq!((stats.sent, stats.failed, stats.in_flight), (3, 1, 0));
     p.shutdown();
