@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmq_protocol::Message;
-use rmq_remoting::{Completed, Completion};
 use rmq_routing::RoutingStrategy;
 
 use crate::core::Core;
 use crate::error::ProducerError;
-use crate::future::{Cell, Pending};
+use crate::future::Pending;
 use crate::inflight::{Open, Ticket};
+use crate::machine::Receipt;
+use crate::outcome::Outcome;
 use crate::result::SendResult;
 use crate::send::{Attempt, Mode, Plan, SendJob};
 use crate::workers::Closed;
@@ -52,71 +53,6 @@ impl Room {
     }
 }
 
-thread_local! {
-    /// Send callbacks running on this thread whose sends are still open in the in-flight table (a
-    /// callback may send again, and its send's callback may run at once on the same thread).
-    static CALLBACKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the current thread as running a send callback while it lives.
-struct InCallback;
-
-impl InCallback {
-    fn enter() -> InCallback {
-        CALLBACKS.with(|c| c.set(c.get() + 1));
-        InCallback
-    }
-}
-
-impl Drop for InCallback {
-    fn drop(&mut self) {
-        CALLBACKS.with(|c| c.set(c.get().saturating_sub(1)));
-    }
-}
-
-/// How many send callbacks the current thread is running: their sends are still open (each gives its
-/// place back once its callback returns), so a shutdown they start does not wait for them.
-pub(crate) fn callbacks_running_here() -> usize {
-    CALLBACKS.with(std::cell::Cell::get)
-}
-
-/// Delivers an asynchronous call's outcome; `open`: its send still holds its place in the in-flight
-/// table (given back after this returns). A callback that panicked is counted.
-pub(crate) fn deliver<T>(
-    core: &Core,
-    outcome: &Completion<Result<T, ProducerError>>,
-    r: Result<T, ProducerError>,
-    open: bool,
-) {
-    let _in_callback = open.then(InCallback::enter);
-    if outcome.complete(r, || {}) == Completed::CallbackPanicked {
-        core.counters().record_callback_panic();
-    }
-}
-
-/// Where an asynchronous send's outcome goes.
-pub(crate) enum Outcome {
-    /// An answered send: its result.
-    Answered(Cell<SendResult>),
-    /// A oneway send: whether its frame was written.
-    Oneway(Cell<()>),
-}
-
-impl Outcome {
-    /// Delivers the send's end (`finish`'s result: `None` for a oneway write).
-    pub(crate) fn deliver(
-        &self,
-        core: &Core,
-        r: Result<Option<SendResult>, ProducerError>,
-        open: bool,
-    ) {
-        match self {
-            Outcome::Answered(c) => deliver(core, c, crate::send::answered(r), open),
-            Outcome::Oneway(c) => deliver(core, c, r.map(drop), open),
-        }
-    }
-}
-
 /// Who a send's end is delivered to.
 pub(crate) enum Ends {
     /// One caller, holding one place in the in-flight table.
@@ -126,9 +62,14 @@ pub(crate) enum Ends {
         /// Its place, given back once the outcome is delivered.
         ticket: Ticket,
     },
-    /// The callers of an auto-batch, each holding its own place (see `auto_batch::settle`).
-    Gathered(Vec<crate::auto_batch::Member>),
+    /// Whoever owns the send settles its end (an auto-batch: each of its callers holds its own place).
+    Settle(Settle),
 }
+
+/// What settles the end of a send whose callers are its owner's to answer (an auto-batch's): the job
+/// (to finish it), its end, and when.
+pub(crate) type Settle =
+    Box<dyn FnOnce(&Arc<Core>, SendJob<'static>, Result<Receipt, ProducerError>, Instant) + Send>;
 
 /// One asynchronous send in progress.
 pub(crate) struct AsyncSend {
@@ -178,19 +119,14 @@ pub(crate) fn begin(core: &Arc<Core>, job: SendJob<'static>, outcome: Outcome, r
     let c = core.clone();
     let go = move |r: Result<Ticket, ProducerError>| match r {
         Ok(ticket) => {
-            // A send that waited for room reads the clock again: its attempt's time is what is left.
-            let now = if ticket.waited() {
-                Instant::now()
-            } else {
-                started
-            };
+            let now = ticket.resumed(started);
             let send = AsyncSend {
                 job,
                 ends: Ends::One { outcome, ticket },
             };
             step(&c, send, Thread::NonBlocking, now);
         }
-        Err(e) => outcome.deliver(&c, Err(crate::send::refused(&c, mode, e)), false),
+        Err(e) => outcome.deliver(c.counters(), Err(crate::send::refused(&c, mode, e)), false),
     };
     take_place(core, open, deadline, room, go);
 }
@@ -290,10 +226,10 @@ fn step(core: &Arc<Core>, mut send: AsyncSend, thread: Thread, now: Instant) {
                 let r = (*send.job).finish(core, r, now);
                 // The outcome is delivered before the place is given back, so a flush that returns
                 // empty means every outcome has been delivered.
-                outcome.deliver(core, r, true);
+                outcome.deliver(core.counters(), r, true);
                 core.in_flight().release(ticket);
             }
-            Ends::Gathered(members) => crate::auto_batch::settle(core, *send.job, members, r, now),
+            Ends::Settle(settle) => settle(core, *send.job, r, now),
         },
     }
 }
@@ -379,9 +315,9 @@ fn after_attempt(core: &Arc<Core>, send: AsyncSend, now: Instant) {
     }
 }
 
-/// Starts an asynchronous send of `message` within `timeout` as `mode`, delivering to `outcome`: through
-/// auto-batch when it may wait for others, else alone, routed by the producer's strategy (a lite-topic
-/// message to its lite topic's queue).
+/// Starts an asynchronous send of `message` alone within `timeout` as `mode`, delivering to `outcome`,
+/// routed by the producer's strategy (a lite-topic message to its lite topic's queue). Senders go through
+/// `auto_batch::start`, which sends here what may not wait for others.
 pub(crate) fn start(
     core: &Arc<Core>,
     message: &Message,
@@ -390,9 +326,6 @@ pub(crate) fn start(
     room: Room,
     outcome: Outcome,
 ) {
-    if crate::auto_batch::takes(core, message) {
-        return crate::auto_batch::accept(core, message, timeout, mode, room, outcome);
-    }
     let target = crate::send::target_for(message, core.config().routing_strategy);
     let strategy = match &target {
         crate::send::Target::Strategy(s) => Some(*s),
@@ -409,44 +342,6 @@ pub(crate) fn start(
     );
     match job {
         Ok(job) => begin(core, job, outcome, room),
-        Err(e) => outcome.deliver(core, Err(e), false),
+        Err(e) => outcome.deliver(core.counters(), Err(e), false),
     }
-}
-
-/// [`start`] of an answered send whose outcome goes to the returned future.
-pub(crate) fn start_future(
-    core: &Arc<Core>,
-    message: &Message,
-    timeout: Duration,
-    room: Room,
-) -> SendFuture {
-    let (future, cell) = Pending::new();
-    start(
-        core,
-        message,
-        timeout,
-        Mode::Answered,
-        room,
-        Outcome::Answered(cell),
-    );
-    future
-}
-
-/// [`start`] of an answered send whose outcome goes to `callback`.
-pub(crate) fn start_callback(
-    core: &Arc<Core>,
-    message: &Message,
-    timeout: Duration,
-    room: Room,
-    callback: SendCallback,
-) {
-    let cell = Arc::new(Completion::with_callback("send callback", callback));
-    start(
-        core,
-        message,
-        timeout,
-        Mode::Answered,
-        room,
-        Outcome::Answered(cell),
-    );
 }

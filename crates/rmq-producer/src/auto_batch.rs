@@ -18,17 +18,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use rmq_protocol::message::property;
 use rmq_protocol::{Message, MsgId, ResponseCode};
+use rmq_remoting::Completion;
 use rmq_routing::RoutingStrategy;
 
-use crate::async_send::{AsyncSend, Ends, Outcome, Room, take_place};
+use crate::async_send::{self, AsyncSend, Ends, Room, SendFuture, take_place};
 use crate::core::Core;
 use crate::error::ProducerError;
-use crate::gather::{Gatherer, Gathering, Key, Size};
-use crate::inflight::{Open, Ticket};
+use crate::future::Pending;
+use crate::gather::{Gathering, Key, Member, Size};
+use crate::inflight::Open;
 use crate::machine::Receipt;
+use crate::outcome::Outcome;
 use crate::request::Prepared;
 use crate::result::SendResult;
 use crate::send::{Mode, SendJob, Target, count, policy_for, refused};
@@ -43,38 +45,6 @@ const ALONE: &[&str] = &[
     property::PRIORITY,
     property::LITE_TOPIC,
 ];
-
-/// One caller's message waiting in (or sent with) an auto-batch.
-pub(crate) struct Member {
-    prepared: Prepared,
-    outcome: Outcome,
-    ticket: Ticket,
-    started: Instant,
-    deadline: Instant,
-}
-
-impl std::fmt::Debug for Member {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Member")
-            .field("msg_id", self.prepared.uniq_key())
-            .field("started", &self.started)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The producer's open gatherings.
-pub(crate) type Gatherings = Mutex<Gatherer<Member>>;
-
-/// The gatherings of a producer configured with `auto_batch` (none without).
-pub(crate) fn gatherings(config: &crate::ProducerConfig) -> Option<Gatherings> {
-    config.auto_batch.then(|| {
-        Mutex::new(Gatherer::new(
-            config.auto_batch_linger,
-            config.auto_batch_max_bytes,
-            config.max_message_size,
-        ))
-    })
-}
 
 /// Whether `message` goes through auto-batch: it is on, the message is routed by round robin or random
 /// (no sharding key), would not be compressed, leaves room in a gathering, is not traced, and carries
@@ -98,9 +68,53 @@ pub(crate) fn takes(core: &Core, message: &Message) -> bool {
             .any(|(k, _)| property::DELAYS.contains(&k) || ALONE.contains(&k))
 }
 
+/// Starts an asynchronous send of `message` within `timeout` as `mode`, delivering to `outcome`: through
+/// a gathering when it may wait for others ([`takes`]), else alone (`async_send::start`). Every
+/// asynchronous send by strategy starts here.
+pub(crate) fn start(
+    core: &Arc<Core>,
+    message: &Message,
+    timeout: Duration,
+    mode: Mode,
+    room: Room,
+    outcome: Outcome,
+) {
+    if takes(core, message) {
+        accept(core, message, timeout, mode, room, outcome);
+    } else {
+        async_send::start(core, message, timeout, mode, room, outcome);
+    }
+}
+
+/// [`start`] of an answered send whose outcome goes to the returned future.
+pub(crate) fn start_future(
+    core: &Arc<Core>,
+    message: &Message,
+    timeout: Duration,
+    room: Room,
+) -> SendFuture {
+    let (future, cell) = Pending::new();
+    let outcome = Outcome::Answered(cell);
+    start(core, message, timeout, Mode::Answered, room, outcome);
+    future
+}
+
+/// [`start`] of an answered send whose outcome goes to `callback`.
+pub(crate) fn start_callback(
+    core: &Arc<Core>,
+    message: &Message,
+    timeout: Duration,
+    room: Room,
+    callback: crate::async_send::SendCallback,
+) {
+    let cell = Arc::new(Completion::with_callback("send callback", callback));
+    let outcome = Outcome::Answered(cell);
+    start(core, message, timeout, Mode::Answered, room, outcome);
+}
+
 /// Accepts `message` (one [`takes`] let in) as an asynchronous send within `timeout` as `mode`: prepares
 /// it, takes its place as `room` says, and adds it to its gathering; its outcome goes to `outcome`.
-pub(crate) fn accept(
+fn accept(
     core: &Arc<Core>,
     message: &Message,
     timeout: Duration,
@@ -114,7 +128,7 @@ pub(crate) fn accept(
         .and_then(|()| core.requests().prepare(message))
     {
         Ok(p) => p,
-        Err(e) => return outcome.deliver(core, Err(refused(core, mode, e)), false),
+        Err(e) => return outcome.deliver(core.counters(), Err(refused(core, mode, e)), false),
     };
     let deadline = rmq_remoting::deadline_after(started, timeout);
     let open = Open::new(prepared.uniq_key(), prepared.user_topic(), started);
@@ -127,12 +141,7 @@ pub(crate) fn accept(
     let c = core.clone();
     take_place(core, open, deadline, room, move |r| match r {
         Ok(ticket) => {
-            // A send that waited for room reads the clock again.
-            let now = if ticket.waited() {
-                Instant::now()
-            } else {
-                started
-            };
+            let now = ticket.resumed(started);
             let member = Member {
                 prepared,
                 outcome,
@@ -142,7 +151,7 @@ pub(crate) fn accept(
             };
             gather(&c, key, member, now);
         }
-        Err(e) => outcome.deliver(&c, Err(refused(&c, mode, e)), false),
+        Err(e) => outcome.deliver(c.counters(), Err(refused(&c, mode, e)), false),
     });
 }
 
@@ -226,7 +235,8 @@ fn dispatch(core: &Arc<Core>, g: Gathering<Member>) {
         Mode::Answered
     };
     let job = job(core, prepared, mode, started, deadline);
-    AsyncSend::new(job, Ends::Gathered(members)).go(core);
+    let settle = Box::new(move |core: &Arc<Core>, job, r, now| settle(core, job, members, r, now));
+    AsyncSend::new(job, Ends::Settle(settle)).go(core);
 }
 
 /// The job of an auto-batch or of one of its messages, accepted already (at `started`, to end by
@@ -251,9 +261,10 @@ fn job(
 
 /// Sends `m` as a single asynchronous send, within what is left of its time.
 fn alone(core: &Arc<Core>, m: Member) {
-    let mode = match &m.outcome {
-        Outcome::Answered(_) => Mode::Answered,
-        Outcome::Oneway(_) => Mode::Oneway,
+    let mode = if m.outcome.is_oneway() {
+        Mode::Oneway
+    } else {
+        Mode::Answered
     };
     let job = job(core, m.prepared, mode, m.started, m.deadline);
     let ends = Ends::One {
@@ -266,7 +277,7 @@ fn alone(core: &Arc<Core>, m: Member) {
 /// The end of an auto-batch's job (`r`, at `now`), split among its `members`: each gets its own result
 /// (or the batch's error), is counted as a send of its own, and gives its place back after its outcome
 /// is delivered. A batch the broker refused as illegal is sent again message by message.
-pub(crate) fn settle(
+fn settle(
     core: &Arc<Core>,
     job: SendJob<'static>,
     members: Vec<Member>,
@@ -313,7 +324,7 @@ pub(crate) fn settle(
             took,
         );
         // Delivered, then its place given back: a flush that finds the table empty finds every outcome.
-        m.outcome.deliver(core, mine, true);
+        m.outcome.deliver(core.counters(), mine, true);
         core.in_flight().release(m.ticket);
     }
 }

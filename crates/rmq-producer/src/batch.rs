@@ -10,10 +10,11 @@ use parking_lot::Mutex;
 use rmq_protocol::Message;
 use rmq_remoting::Completion;
 
-use crate::async_send::{self, Outcome, Room};
+use crate::async_send::{self, Room};
 use crate::core::Core;
 use crate::error::ProducerError;
 use crate::future::{Cell, Pending};
+use crate::outcome::Outcome;
 use crate::request::UNIQ_ROOM;
 use crate::result::SendResult;
 use crate::send::{Mode, SendJob, Target, refused, retrying};

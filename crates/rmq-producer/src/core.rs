@@ -55,7 +55,7 @@ pub(crate) struct Core {
     pool: Pool,
     timer: Timer,
     /// Auto-batch's open gatherings (with `auto_batch` on).
-    gatherings: Option<crate::auto_batch::Gatherings>,
+    gatherings: Option<crate::gather::Gatherings>,
     /// Set when a shutdown has finished (its threads joined).
     stopped: (parking_lot::Mutex<bool>, parking_lot::Condvar),
 }
@@ -123,7 +123,7 @@ impl Core {
             workers: Workers::default(),
             pool: Pool::default(),
             timer: Timer::default(),
-            gatherings: crate::auto_batch::gatherings(&config),
+            gatherings: crate::gather::gatherings(&config),
             stopped: Default::default(),
             state: AtomicU8::new(CREATED),
             remoting,
@@ -222,7 +222,7 @@ impl Core {
     }
 
     /// Auto-batch's open gatherings (`None` without `auto_batch`).
-    pub(crate) fn gatherings(&self) -> Option<&crate::auto_batch::Gatherings> {
+    pub(crate) fn gatherings(&self) -> Option<&crate::gather::Gatherings> {
         self.gatherings.as_ref()
     }
 

@@ -5,11 +5,18 @@
 //! next message would take it past its limits (it goes at once, and the message opens the next one):
 //! `max_body` bytes of bodies (as Java's `batchMaxBytes` counts) and `max_record` bytes of records (the
 //! request's body, within what a broker stores); when it reaches them; or when it is due (its linger, or
-//! earlier when a member must be sent sooner; the caller's timer asks with [`Gatherer::take`]).
+//! earlier when a member must be sent sooner; the caller's timer asks with [`Gatherer::take`]). The
+//! producer's gatherings hold [`Member`]s: an accepted message with its outcome and its place.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::inflight::Ticket;
+use crate::outcome::Outcome;
+use crate::request::Prepared;
 
 /// What messages must share to go in one batch request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -176,6 +183,43 @@ impl<T> Gatherer<T> {
     pub(crate) fn waiting(&self) -> usize {
         self.open.values().map(|g| g.items.len()).sum()
     }
+}
+
+/// One caller's message waiting in (or sent with) an auto-batch.
+pub(crate) struct Member {
+    /// The message, prepared alone (its UNIQ_KEY, properties, body).
+    pub(crate) prepared: Prepared,
+    /// Where its outcome goes.
+    pub(crate) outcome: Outcome,
+    /// Its place in the in-flight table.
+    pub(crate) ticket: Ticket,
+    /// When it was accepted.
+    pub(crate) started: Instant,
+    /// When it must be over.
+    pub(crate) deadline: Instant,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("msg_id", self.prepared.uniq_key())
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The producer's open gatherings.
+pub(crate) type Gatherings = Mutex<Gatherer<Member>>;
+
+/// The gatherings of a producer configured with `auto_batch` (none without).
+pub(crate) fn gatherings(config: &crate::ProducerConfig) -> Option<Gatherings> {
+    config.auto_batch.then(|| {
+        Mutex::new(Gatherer::new(
+            config.auto_batch_linger,
+            config.auto_batch_max_bytes,
+            config.max_message_size,
+        ))
+    })
 }
 
 #[cfg(test)]

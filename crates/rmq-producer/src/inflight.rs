@@ -68,11 +68,14 @@ struct Table {
     idle: Vec<Arc<Completion<()>>>,
     /// Set at shutdown: nobody waits any more.
     closed: bool,
+    /// Waiters taken off the queue with an error whose grant has not run yet: their outcome is still to
+    /// be delivered, so the table is not idle.
+    ending: usize,
 }
 
 impl Table {
     fn is_idle(&self) -> bool {
-        self.open.is_empty() && self.waiting.is_empty()
+        self.open.is_empty() && self.waiting.is_empty() && self.ending == 0
     }
 
     fn take_idle(&mut self) -> Vec<Arc<Completion<()>>> {
@@ -93,9 +96,10 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    /// Whether the send waited for room.
-    pub(crate) fn waited(&self) -> bool {
-        self.waited
+    /// The time the send goes on from, given it was accepted at `started`: then, or now if it waited
+    /// for room (what is left of its time is what it has).
+    pub(crate) fn resumed(&self, started: Instant) -> Instant {
+        if self.waited { Instant::now() } else { started }
     }
 }
 
@@ -164,11 +168,20 @@ impl Drop for Outer {
     }
 }
 
-/// Releases the table's lock, then runs `due` and completes the flushes waiting for an idle table.
-fn finish(mut t: parking_lot::MutexGuard<'_, Table>, due: Due) {
-    let idle = t.take_idle();
+/// Releases the table's lock, then runs `due` and completes the flushes waiting for an idle table. A
+/// waiter ended with an error keeps the table from being idle until its grant has run (its outcome is
+/// delivered), so a flush that returns empty has seen every outcome.
+fn finish(table: &Mutex<Table>, mut t: parking_lot::MutexGuard<'_, Table>, due: Due) {
+    let ending = due.iter().filter(|(_, r)| r.is_err()).count();
+    t.ending += ending;
+    let mut idle = t.take_idle();
     drop(t);
     run_grants(due);
+    if ending > 0 {
+        let mut t = table.lock();
+        t.ending -= ending;
+        idle.extend(t.take_idle());
+    }
     for c in idle {
         c.complete((), || {});
     }
@@ -303,7 +316,7 @@ impl InFlight {
             }
         }
         let next = t.deadlines.keys().next().map(|(d, _)| *d);
-        finish(t, due);
+        finish(&self.table, t, due);
         if let Some(next) = next {
             self.schedule(next);
         }
@@ -326,7 +339,7 @@ impl InFlight {
         if t.open.is_empty() && t.open.capacity() > 1024 {
             t.open.shrink_to(16);
         }
-        finish(t, due);
+        finish(&self.table, t, due);
     }
 
     /// Ends every wait with a shutdown error; later sends are refused.
@@ -338,7 +351,7 @@ impl InFlight {
             .into_values()
             .map(|w| (w.grant, Err(ProducerError::State("shut down"))))
             .collect();
-        finish(t, due);
+        finish(&self.table, t, due);
     }
 
     /// Sends accepted and not yet complete: in flight and waiting for room.
@@ -511,7 +524,7 @@ mod tests {
         f.release(first);
         assert_eq!(*order.lock(), [1]);
         let t1 = tickets.lock().pop().unwrap();
-        assert!(t1.waited());
+        assert!(t1.waited);
         f.release(t1);
         let t2 = tickets.lock().pop().unwrap();
         f.release(t2);

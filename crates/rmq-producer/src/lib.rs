@@ -35,6 +35,7 @@ mod inflight;
 mod machine;
 mod metrics;
 mod names;
+mod outcome;
 mod producer;
 mod recall;
 mod reply;

@@ -10,13 +10,14 @@ use rmq_remoting::Completion;
 use rmq_routing::PublishQueue;
 use tracing::warn;
 
-use crate::async_send::{self, Outcome, Room, SendFuture};
+use crate::async_send::{self, Room, SendFuture};
 use crate::config::ProducerConfig;
 use crate::core::Core;
 use crate::error::ProducerError;
 use crate::future::Pending;
 use crate::inflight::PendingSend;
 use crate::machine::Policy;
+use crate::outcome::{self, Outcome};
 use crate::reply::ReplyFuture;
 use crate::result::{MessageQueue, SendResult};
 use crate::send::{Mode, SendJob, Target, refused, target_for};
@@ -76,7 +77,7 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
     if !core.mark_stopped() {
         // Another call is shutting down (perhaps on a thread of its own, started from a callback): wait
         // for it to finish, unless this call comes from a callback of a send that is still open.
-        if async_send::callbacks_running_here() == 0 {
+        if outcome::callbacks_running_here() == 0 {
             let bound = drain
                 .saturating_add(core.config().mq_client_api_timeout)
                 .saturating_add(Duration::from_secs(5));
@@ -87,7 +88,7 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
     // Run from a send callback (the last handle dropped there): the callback's own send stays open until
     // it returns, and on a reader thread the unregister's answer could not be read until then. The rest
     // runs on a thread of its own; new sends are refused from here on already.
-    if async_send::callbacks_running_here() > 0 {
+    if outcome::callbacks_running_here() > 0 {
         let c = core.clone();
         let spawned = std::thread::Builder::new()
             .name("rmq-shutdown".into())
@@ -96,7 +97,7 @@ fn shutdown(core: &Arc<Core>, drain: Duration) {
             return;
         }
     }
-    stop(core, drain, async_send::callbacks_running_here());
+    stop(core, drain, outcome::callbacks_running_here());
 }
 
 /// The stopping part of [`shutdown`]: drains the asynchronous sends (all but `own`, those whose callbacks
@@ -161,7 +162,7 @@ impl Producer {
             let send: SendTrace = Box::new(move |m, done| match weak.upgrade() {
                 Some(c) => {
                     let timeout = c.config().send_msg_timeout;
-                    async_send::start_callback(
+                    crate::auto_batch::start_callback(
                         &c,
                         &m,
                         timeout,
@@ -320,14 +321,14 @@ impl Producer {
     /// [`Producer::send_async`] within `timeout` instead of `send_msg_timeout`.
     pub fn send_async_timeout(&self, message: &Message, timeout: Duration) -> SendFuture {
         let room = self.queue_or_fail();
-        async_send::start_future(self.core(), message, timeout, room)
+        crate::auto_batch::start_future(self.core(), message, timeout, room)
     }
 
     /// [`Producer::send_async`] that does not wait for room: when `async_send_semaphore` sends are in
     /// flight the future is already complete with [`ProducerError::Overloaded`].
     pub fn try_send_async(&self, message: &Message) -> SendFuture {
         let timeout = self.config().send_msg_timeout;
-        async_send::start_future(self.core(), message, timeout, Room::Fail)
+        crate::auto_batch::start_future(self.core(), message, timeout, Room::Fail)
     }
 
     /// [`Producer::send_async`] with a callback run once with the outcome (on a connection's reader
@@ -342,7 +343,7 @@ impl Producer {
     ) {
         let room = Room::when_full(self.config(), Room::Block);
         let timeout = self.config().send_msg_timeout;
-        async_send::start_callback(self.core(), message, timeout, room, Box::new(callback));
+        crate::auto_batch::start_callback(self.core(), message, timeout, room, Box::new(callback));
     }
 
     /// Sends `messages` (one topic, same `WAIT`, no delay, not a retry topic) as batches: at most
@@ -490,7 +491,7 @@ impl Producer {
         );
         match job {
             Ok(job) => async_send::begin(core, job, Outcome::Answered(cell), self.queue_or_fail()),
-            Err(e) => async_send::deliver(core, &cell, Err(e), false),
+            Err(e) => outcome::deliver(core.counters(), &cell, Err(e), false),
         }
         future
     }
@@ -527,7 +528,7 @@ impl Producer {
         let (future, cell) = Pending::new();
         let timeout = self.config().send_msg_timeout;
         let room = self.queue_or_fail();
-        async_send::start(
+        crate::auto_batch::start(
             self.core(),
             message,
             timeout,
@@ -588,7 +589,7 @@ impl Producer {
         let replies = Arc::downgrade(core.replies());
         let weak_core = Arc::downgrade(core);
         let room = self.queue_or_fail();
-        async_send::start_callback(
+        crate::auto_batch::start_callback(
             core,
             &request,
             timeout,

@@ -407,16 +407,6 @@ fn report(core: &Core, broker: &str, health: Health, now: Instant) {
     }
 }
 
-/// The result of an answered send from [`SendJob::finish`] (`None` is a oneway write's, never an
-/// answered send's).
-pub(crate) fn answered(
-    r: Result<Option<SendResult>, ProducerError>,
-) -> Result<SendResult, ProducerError> {
-    r?.ok_or(ProducerError::State(
-        "a oneway outcome for an answered send",
-    ))
-}
-
 /// Counts a send refused before it became a job (not running, invalid message, overloaded).
 pub(crate) fn refused(core: &Core, mode: Mode, e: ProducerError) -> ProducerError {
     match mode {

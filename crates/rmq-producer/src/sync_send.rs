@@ -40,5 +40,5 @@ pub(crate) fn run(core: &Core, mut job: SendJob<'_>) -> Result<Option<SendResult
 
 /// [`run`] for a send that ends with a result.
 pub(crate) fn run_answered(core: &Core, job: SendJob<'_>) -> Result<SendResult, ProducerError> {
-    crate::send::answered(run(core, job))
+    crate::outcome::answered(run(core, job))
 }

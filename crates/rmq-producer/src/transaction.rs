@@ -260,7 +260,7 @@ impl<L: TransactionListener> TransactionProducer<L> {
                 })),
             });
             let room = Room::when_full(core.config(), Room::Queue);
-            crate::async_send::start_callback(&core, &half, timeout, room, then);
+            crate::auto_batch::start_callback(&core, &half, timeout, room, then);
         }));
         future
     }

@@ -84,6 +84,26 @@ impl Broker {
     }
 }
 
+/// A broker refusing, as illegal, a request that holds a message with the body `bad` (a batch whole,
+/// nothing stored) and storing every other, batches and single messages.
+fn refusing_bad() -> Broker {
+    let offset = Arc::new(AtomicUsize::new(0));
+    broker(move |r| {
+        let ms = messages_of(r);
+        let answer = if ms.iter().any(|m| &m.body[..] == b"bad") {
+            error(ResponseCode::MESSAGE_ILLEGAL, "the message is illegal")
+        } else {
+            let at = offset.fetch_add(ms.len(), Ordering::Relaxed) as i64;
+            if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
+                batch_ok(0, at, ms.len())
+            } else {
+                send_ok(0, at)
+            }
+        };
+        vec![Action::Respond(answer)]
+    })
+}
+
 /// A broker storing everything, batches and single messages.
 fn storing() -> Broker {
     let offset = Arc::new(AtomicUsize::new(100));
@@ -149,21 +169,7 @@ fn concurrent_async_sends_share_one_request_and_keep_their_own_results() {
 fn one_illegal_message_fails_alone_and_the_others_are_stored() {
     // The broker refuses a batch holding the bad message whole (nothing stored), and the bad message
     // alone; it stores the rest.
-    let offset = Arc::new(AtomicUsize::new(0));
-    let b = broker(move |r| {
-        let ms = messages_of(r);
-        let answer = if ms.iter().any(|m| &m.body[..] == b"bad") {
-            error(ResponseCode::MESSAGE_ILLEGAL, "the message is illegal")
-        } else {
-            let at = offset.fetch_add(ms.len(), Ordering::Relaxed) as i64;
-            if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
-                batch_ok(0, at, ms.len())
-            } else {
-                send_ok(0, at)
-            }
-        };
-        vec![Action::Respond(answer)]
-    });
+    let b = refusing_bad();
     let (p, _ns) = auto_batching(&b, Duration::from_millis(300));
     let bodies = ["a", "b", "bad", "c", "d"];
     let futures: Vec<_> = bodies.iter().map(|x| p.send_async(&msg(x))).collect();
@@ -325,21 +331,7 @@ fn an_illegal_batch_after_a_retry_still_fails_only_the_message_at_fault() {
     // broker-a refuses everything with a retryable code (nothing stored); broker-b refuses a batch
     // holding the bad message, and the bad message alone, and stores the rest.
     let a = broker(|_| vec![Action::Respond(error(ResponseCode::SYSTEM_ERROR, "busy"))]);
-    let offset = Arc::new(AtomicUsize::new(0));
-    let b = broker(move |r| {
-        let ms = messages_of(r);
-        let answer = if ms.iter().any(|m| &m.body[..] == b"bad") {
-            error(ResponseCode::MESSAGE_ILLEGAL, "the message is illegal")
-        } else {
-            let at = offset.fetch_add(ms.len(), Ordering::Relaxed) as i64;
-            if r.request_code() == RequestCode::SEND_BATCH_MESSAGE {
-                batch_ok(0, at, ms.len())
-            } else {
-                send_ok(0, at)
-            }
-        };
-        vec![Action::Respond(answer)]
-    });
+    let b = refusing_bad();
     let ns = namesrv(route(&[
         ("broker-a", &a.server.addr()),
         ("broker-b", &b.server.addr()),
