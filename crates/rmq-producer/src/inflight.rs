@@ -68,14 +68,11 @@ struct Table {
     idle: Vec<Arc<Completion<()>>>,
     /// Set at shutdown: nobody waits any more.
     closed: bool,
-    /// Waiters taken off the queue with an error whose grant has not run yet: their outcome is still to
-    /// be delivered, so the table is not idle.
-    ending: usize,
 }
 
 impl Table {
     fn is_idle(&self) -> bool {
-        self.open.is_empty() && self.waiting.is_empty() && self.ending == 0
+        self.open.is_empty() && self.waiting.is_empty()
     }
 
     fn take_idle(&mut self) -> Vec<Arc<Completion<()>>> {
@@ -168,20 +165,11 @@ impl Drop for Outer {
     }
 }
 
-/// Releases the table's lock, then runs `due` and completes the flushes waiting for an idle table. A
-/// waiter ended with an error keeps the table from being idle until its grant has run (its outcome is
-/// delivered), so a flush that returns empty has seen every outcome.
-fn finish(table: &Mutex<Table>, mut t: parking_lot::MutexGuard<'_, Table>, due: Due) {
-    let ending = due.iter().filter(|(_, r)| r.is_err()).count();
-    t.ending += ending;
-    let mut idle = t.take_idle();
+/// Releases the table's lock, then runs `due` and completes the flushes waiting for an idle table.
+fn finish(mut t: parking_lot::MutexGuard<'_, Table>, due: Due) {
+    let idle = t.take_idle();
     drop(t);
     run_grants(due);
-    if ending > 0 {
-        let mut t = table.lock();
-        t.ending -= ending;
-        idle.extend(t.take_idle());
-    }
     for c in idle {
         c.complete((), || {});
     }
@@ -316,7 +304,7 @@ impl InFlight {
             }
         }
         let next = t.deadlines.keys().next().map(|(d, _)| *d);
-        finish(&self.table, t, due);
+        finish(t, due);
         if let Some(next) = next {
             self.schedule(next);
         }
@@ -339,7 +327,7 @@ impl InFlight {
         if t.open.is_empty() && t.open.capacity() > 1024 {
             t.open.shrink_to(16);
         }
-        finish(&self.table, t, due);
+        finish(t, due);
     }
 
     /// Ends every wait with a shutdown error; later sends are refused.
@@ -351,7 +339,7 @@ impl InFlight {
             .into_values()
             .map(|w| (w.grant, Err(ProducerError::State("shut down"))))
             .collect();
-        finish(&self.table, t, due);
+        finish(t, due);
     }
 
     /// Sends accepted and not yet complete: in flight and waiting for room.

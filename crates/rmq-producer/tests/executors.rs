@@ -116,6 +116,12 @@ fn dropped_futures_keep_their_outcome_in_the_stats_and_give_their_room_back() {
     );
     let open = p.flush(Instant::now() + Duration::from_secs(10));
     assert!(open.is_empty(), "{} still open", open.len());
+    // A waiter ended by its deadline leaves the table before its outcome is counted (the flush race in
+    // the issue 23 note): give the last ones a moment.
+    let counted = Instant::now() + Duration::from_secs(2);
+    while p.get_stats().sent + p.get_stats().failed < 1_000 && Instant::now() < counted {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let s = p.get_stats();
     assert_eq!(s.sent + s.failed, 1_000, "{s:?}");
     assert_eq!(s.in_flight, 0);
