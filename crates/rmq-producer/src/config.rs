@@ -69,10 +69,11 @@ pub struct ProducerConfig {
     /// future of a future-returning send, on the caller's thread for `send_async_callback`), or fail at
     /// once with `Overloaded` (false).
     pub async_send_block: bool,
-    /// Auto-batch: asynchronous and oneway-async sends that may share a request (same topic and `WAIT`,
-    /// routed by round robin or random, no delay, timer, transaction, sharding key or compression, tracing
-    /// off) wait up to `auto_batch_linger` for others and go as one batch request; each caller still gets
-    /// its own outcome and message id. Default off.
+    /// Auto-batch: asynchronous and oneway-async sends that may share a request (same topic, `WAIT` and
+    /// timeout, routed by round robin or random, no delay, timer, transaction, sharding key, priority,
+    /// lite topic or compression, tracing off) wait up to `auto_batch_linger` (at most half their
+    /// timeout) for others and go as one batch request; each caller still gets its own outcome and
+    /// message id. Synchronous sends never wait. Default off.
     pub auto_batch: bool,
     /// How long a message waits for others with `auto_batch`. Default 5 ms (0: a gathering is due at
     /// once; only messages added before the producer's timer takes it share its request).

@@ -217,8 +217,8 @@ impl Producer {
     }
 
     /// Waits until every asynchronous send accepted so far has delivered its outcome, or until
-    /// `deadline`. Returns the sends still open then (empty: all delivered); they go on and still
-    /// deliver their outcomes.
+    /// `deadline` (messages waiting in auto-batch gatherings are sent at once). Returns the sends still
+    /// open then (empty: all delivered); they go on and still deliver their outcomes.
     pub fn flush(&self, deadline: Instant) -> Vec<PendingSend> {
         crate::auto_batch::send_all(self.core());
         self.core().in_flight().wait_idle(deadline)
@@ -313,7 +313,9 @@ impl Producer {
     /// **Never blocks the calling thread**: a route fetch or a connect runs on the producer's pool, a
     /// reconnect backoff is waited out on its timer, and while `async_send_semaphore` sends are in
     /// flight the send waits in a queue (first come, first served) inside the future, up to its
-    /// deadline, then ends with `Overloaded` (at once when `async_send_block` is false).
+    /// deadline, then ends with `Overloaded` (at once when `async_send_block` is false). With
+    /// [`ProducerConfig::auto_batch`] it may wait up to `auto_batch_linger` to share a batch request
+    /// with other sends; the future still ends with this message's own result.
     pub fn send_async(&self, message: &Message) -> SendFuture {
         self.send_async_timeout(message, self.config().send_msg_timeout)
     }
